@@ -1,0 +1,9 @@
+"""skval: LossVal data valuation as scikit-learn estimators."""
+
+from ._classifier import LossValClassifier
+from ._net import NonFiniteLossError
+from ._regressor import LossValRegressor
+
+__version__ = "0.1.0"
+
+__all__ = ["LossValClassifier", "LossValRegressor", "NonFiniteLossError", "__version__"]

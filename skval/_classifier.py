@@ -1,0 +1,135 @@
+"""LossValClassifier."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from scipy.special import softmax
+from sklearn.base import ClassifierMixin
+from sklearn.utils.multiclass import check_classification_targets
+
+from ._base import _BaseLossVal
+from ._docs import COMMON_ATTRIBUTES, COMMON_PARAMETERS, FIT_DOC
+
+
+class LossValClassifier(ClassifierMixin, _BaseLossVal):
+    _task = "classification"
+    _y_check_params = {}
+
+    def __init__(
+        self,
+        module=None,
+        *,
+        hidden_layer_sizes=(100, 100, 100, 100, 100),
+        activation="relu",
+        max_epochs=30,
+        lr=0.01,
+        batch_size=128,
+        optimizer=torch.optim.Adam,
+        weight_lr=None,
+        ot_method="exact",
+        ot_reg=0.01,
+        ot_power=2.0,
+        n_reference=256,
+        standardize=True,
+        positive_weights=True,
+        record_history=False,
+        device="cpu",
+        random_state=None,
+        verbose=0,
+        callbacks=None,
+        **kwargs,
+    ):
+        self.module = module
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.max_epochs = max_epochs
+        self.lr = lr
+        self.batch_size = batch_size
+        self.optimizer = optimizer
+        self.weight_lr = weight_lr
+        self.ot_method = ot_method
+        self.ot_reg = ot_reg
+        self.ot_power = ot_power
+        self.n_reference = n_reference
+        self.standardize = standardize
+        self.positive_weights = positive_weights
+        self.record_history = record_history
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
+        self.callbacks = callbacks
+        self._set_prefixed(kwargs)
+
+    def fit(self, X, y, X_val=None, y_val=None):
+        return self._fit(X, y, X_val, y_val)
+
+    fit.__doc__ = FIT_DOC.format(y_shape="(n_samples,)")
+
+    def _encode_target(self, y):
+        check_classification_targets(y)
+        self.classes_, encoded = np.unique(y, return_inverse=True)
+        if len(self.classes_) < 2:
+            raise ValueError(
+                "LossValClassifier needs samples of at least 2 classes in y, but y "
+                f"contains only one class: {self.classes_[0]!r}."
+            )
+        return encoded.astype(np.int64), len(self.classes_)
+
+    def predict_proba(self, X):
+        """Class probabilities of each row of ``X``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Rows to predict.
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_classes)
+            Probabilities in the order of ``classes_``.
+        """
+        return softmax(self._forward(X), axis=1)
+
+    def predict(self, X):
+        """Most probable class of each row of ``X``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Rows to predict.
+
+        Returns
+        -------
+        y_pred : ndarray of shape (n_samples,)
+            Labels from ``classes_``.
+        """
+        return self.classes_[np.argmax(self._forward(X), axis=1)]
+
+
+LossValClassifier.__doc__ = f"""Neural-network classifier that values its training rows with LossVal.
+
+    A network and one weight per training row are trained together on
+    ``mean_n w_n * CE_n * OT_w(batch, reference) ** 2`` (Wibiral et al., 2024,
+    arXiv:2412.04158). Rows whose weight ends low are the ones that hurt the
+    model: wrong labels and corrupted features.
+
+    Parameters
+    ----------{COMMON_PARAMETERS.format(hidden="(100, 100, 100, 100, 100)", activation="relu", batch=128)}
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+        The class labels.{COMMON_ATTRIBUTES}
+    See Also
+    --------
+    LossValRegressor : The same for regression targets.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_breast_cancer
+    >>> from skval import LossValClassifier
+    >>> X, y = load_breast_cancer(return_X_y=True)
+    >>> clf = LossValClassifier(max_epochs=5, random_state=0).fit(X, y)
+    >>> clf.data_values_.shape
+    (569,)
+    """

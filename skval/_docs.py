@@ -1,0 +1,101 @@
+"""Parameter documentation shared by both estimators."""
+
+COMMON_PARAMETERS = """
+    module : None, torch.nn.Module class or instance, default=None
+        The network. ``None`` builds an MLP from ``hidden_layer_sizes`` and
+        ``activation``. A module class is built with the ``module__*`` keyword
+        parameters; if its ``__init__`` accepts ``n_features`` / ``n_outputs`` they
+        are filled in from the data. Its ``forward`` takes only the features.
+    hidden_layer_sizes : tuple of int, default={hidden}
+        Widths of the hidden layers of the default MLP.
+    activation : {{"relu", "tanh", "sigmoid", "gelu", "elu", "leaky_relu"}} or nn.Module class, \
+default="{activation}"
+        Non-linearity of the default MLP.
+    max_epochs : int, default=30
+        Passes over the training rows.
+    lr : float, default=0.01
+        Learning rate of the network's parameters.
+    batch_size : int, default={batch}
+        Rows per training step.
+    optimizer : torch.optim.Optimizer class, default=torch.optim.Adam
+        Optimizer of the network and of the data weights; ``optimizer__*`` keyword
+        parameters are passed to it.
+    weight_lr : float or None, default=None
+        Learning rate of the data weights (``None``: ``lr``).
+    ot_method : {{"exact", "sinkhorn"}}, default="exact"
+        Exact OT (``ot.emd2``) or entropic OT (``ot.sinkhorn2``, regularised by
+        ``ot_reg``) between each weighted batch and the reference rows.
+    ot_reg : float, default=0.01
+        Entropic regularisation of ``"sinkhorn"``, relative to the scaled cost.
+    ot_power : float, default=2.0
+        Exponent of the OT distance in the loss (the paper's formula squares it;
+        the authors' code used 1).
+    n_reference : int, default=256
+        Most reference rows the batches are transported to; a larger reference set
+        is subsampled once per fit, so the OT cost per batch does not grow with n.
+    standardize : bool, default=True
+        Standardise the features with the training rows' mean and standard
+        deviation inside the estimator (also applied to ``X_val`` and at predict).
+    positive_weights : bool, default=True
+        Clip the data weights at 0 after every step. ``False`` lets them turn
+        negative, as in the authors' code.
+    record_history : bool, default=False
+        Keep a copy of the data weights after every epoch in ``weight_history_``.
+    device : str or torch.device, default="cpu"
+        Where the network trains, e.g. ``"cuda"``.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the network's initial parameters, the shuffling and the reference
+        subsample. An int gives identical ``data_values_`` on every fit.
+    verbose : int, default=0
+        0 prints nothing; 1 shows a progress bar and a log line per epoch.
+    callbacks : list of skorch callbacks or None, default=None
+        Extra callbacks for the underlying skorch net.
+    **kwargs
+        ``module__*`` and ``optimizer__*`` parameters (see ``module``, ``optimizer``).
+"""
+
+COMMON_ATTRIBUTES = """
+    data_values_ : ndarray of shape (n_samples,)
+        The value of each training row, in the order of ``X``: its learned weight.
+        Rows start at 1; low values mark harmful rows (wrong labels, corrupted
+        features).
+    net_ : skorch.NeuralNet
+        The trained net; ``net_.module_`` is the network, ``net_.criterion_`` owns
+        the data weights.
+    n_epochs_ : int
+        Epochs actually run (fewer than ``max_epochs`` if ``fit`` was interrupted
+        with Ctrl-C; the values reached so far are kept and a warning is issued).
+    n_reference_ : int
+        Number of reference rows used by the OT term.
+    weight_history_ : ndarray of shape (n_epochs_, n_samples)
+        The data weights after every epoch; only with ``record_history=True``.
+    n_features_in_ : int
+        Number of features seen during ``fit``.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Names of the features, when ``X`` had string column names.
+"""
+
+FIT_DOC = """Train the network and the data weights on every row of ``X``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training features (numeric; a DataFrame keeps its column names).
+        y : array-like of shape {y_shape}
+            Training targets.
+        X_val : array-like of shape (n_val, n_features), default=None
+            Clean reference rows for the OT term. Without it the reference is a
+            random subsample of ``X`` itself (at most ``n_reference`` rows): the
+            bulk of the training data stands in for the clean distribution, so rows
+            far from it (corrupted features) are still pushed down, and the loss
+            term pushes down rows the network cannot fit (wrong targets). With
+            metadata routing, request it with ``set_fit_request(X_val=True)``.
+        y_val : array-like of shape (n_val,), default=None
+            Targets of ``X_val``; checked for consistency with ``X_val`` (the OT
+            term uses features only).
+
+        Returns
+        -------
+        self : object
+            The fitted estimator.
+        """

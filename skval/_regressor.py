@@ -1,0 +1,122 @@
+"""LossValRegressor."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from sklearn.base import RegressorMixin
+
+from ._base import _BaseLossVal
+from ._docs import COMMON_ATTRIBUTES, COMMON_PARAMETERS, FIT_DOC
+
+
+class LossValRegressor(RegressorMixin, _BaseLossVal):
+    _task = "regression"
+    _y_check_params = {"multi_output": True, "y_numeric": True}
+
+    def __init__(
+        self,
+        module=None,
+        *,
+        hidden_layer_sizes=(90, 90, 90),
+        activation="tanh",
+        max_epochs=30,
+        lr=0.01,
+        batch_size=32,
+        optimizer=torch.optim.Adam,
+        weight_lr=None,
+        ot_method="exact",
+        ot_reg=0.01,
+        ot_power=2.0,
+        n_reference=256,
+        standardize=True,
+        positive_weights=True,
+        record_history=False,
+        device="cpu",
+        random_state=None,
+        verbose=0,
+        callbacks=None,
+        **kwargs,
+    ):
+        self.module = module
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.max_epochs = max_epochs
+        self.lr = lr
+        self.batch_size = batch_size
+        self.optimizer = optimizer
+        self.weight_lr = weight_lr
+        self.ot_method = ot_method
+        self.ot_reg = ot_reg
+        self.ot_power = ot_power
+        self.n_reference = n_reference
+        self.standardize = standardize
+        self.positive_weights = positive_weights
+        self.record_history = record_history
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
+        self.callbacks = callbacks
+        self._set_prefixed(kwargs)
+
+    def fit(self, X, y, X_val=None, y_val=None):
+        return self._fit(X, y, X_val, y_val)
+
+    fit.__doc__ = FIT_DOC.format(y_shape="(n_samples,) or (n_samples, n_targets)")
+
+    def _encode_target(self, y):
+        self._y_ndim = y.ndim
+        Y = np.asarray(y, dtype=np.float64).reshape(len(y), -1)
+        # Targets are standardised so the loss scale (and lr) do not depend on y's units.
+        self._y_mean = Y.mean(axis=0)
+        std = Y.std(axis=0)
+        self._y_scale = np.where(std > 0, std, 1.0)
+        return ((Y - self._y_mean) / self._y_scale).astype(np.float32), Y.shape[1]
+
+    def predict(self, X):
+        """Predicted targets of each row of ``X``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Rows to predict.
+
+        Returns
+        -------
+        y_pred : ndarray of shape (n_samples,) or (n_samples, n_targets)
+            Same number of dimensions as the ``y`` seen in ``fit``.
+        """
+        out = self._forward(X) * self._y_scale + self._y_mean
+        return out.ravel() if self._y_ndim == 1 else out
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True
+        return tags
+
+
+LossValRegressor.__doc__ = f"""Neural-network regressor that values its training rows with LossVal.
+
+    A network and one weight per training row are trained together on
+    ``mean_n w_n * (y_n - f(x_n)) ** 2 * OT_w(batch, reference) ** 2`` (Wibiral
+    et al., 2024, arXiv:2412.04158), with the targets standardised internally.
+    Rows whose weight ends low are the ones that hurt the model: wrong targets and
+    corrupted features.
+
+    Parameters
+    ----------{COMMON_PARAMETERS.format(hidden="(90, 90, 90)", activation="tanh", batch=32)}
+    Attributes
+    ----------{COMMON_ATTRIBUTES}
+    See Also
+    --------
+    LossValClassifier : The same for class labels.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_diabetes
+    >>> from skval import LossValRegressor
+    >>> X, y = load_diabetes(return_X_y=True)
+    >>> reg = LossValRegressor(max_epochs=5, random_state=0).fit(X, y)
+    >>> reg.data_values_.shape
+    (442,)
+    """
