@@ -46,14 +46,11 @@ class _BaseLossVal(BaseEstimator):
 
     _task: str
 
-    def _set_prefixed(self, kwargs):
-        for key, value in kwargs.items():
-            if not key.startswith(_PREFIXES):
-                raise TypeError(
-                    f"{type(self).__name__}.__init__() got an unexpected keyword argument "
-                    f"{key!r}; extra parameters must start with one of {_PREFIXES}."
-                )
-            setattr(self, key, value)
+    def _extra_params(self):
+        """The ``module__*`` / ``optimizer__*`` keyword parameters given to the estimator."""
+        names = set(self._get_param_names())
+        return {k: v for k, v in vars(self).items()
+                if k not in names and not k.startswith("_") and not k.endswith("_")}
 
     def get_params(self, deep=True):
         """Get parameters for this estimator, including ``module__*`` and ``optimizer__*``.
@@ -69,7 +66,7 @@ class _BaseLossVal(BaseEstimator):
             Parameter names mapped to their values.
         """
         params = super().get_params(deep=deep)
-        params.update({k: v for k, v in vars(self).items() if k.startswith(_PREFIXES)})
+        params.update(self._extra_params())
         return params
 
     def set_params(self, **params):
@@ -85,11 +82,18 @@ class _BaseLossVal(BaseEstimator):
         self : estimator
             This estimator.
         """
-        self._set_prefixed({k: params.pop(k) for k in list(params) if k.startswith(_PREFIXES)})
+        for key in [k for k in params if k.startswith(_PREFIXES)]:
+            setattr(self, key, params.pop(key))
         return super().set_params(**params)
 
     # ------------------------------------------------------------------ validation
     def _check_params(self):
+        for key in self._extra_params():
+            if not key.startswith(_PREFIXES):
+                raise TypeError(
+                    f"{type(self).__name__} got an unexpected parameter {key!r}; extra "
+                    f"parameters must start with one of {_PREFIXES}."
+                )
         _check_positive("max_epochs", self.max_epochs, numbers.Integral)
         _check_positive("batch_size", self.batch_size, numbers.Integral)
         _check_positive("lr", self.lr)
@@ -100,6 +104,9 @@ class _BaseLossVal(BaseEstimator):
         if self.ot_method == "sinkhorn":
             _check_positive("ot_reg", self.ot_reg)
         _check_positive("ot_power", self.ot_power)
+        if isinstance(self.label_weight, bool) or not isinstance(self.label_weight, numbers.Real) \
+                or not 0 <= self.label_weight < np.inf:
+            raise ValueError(f"label_weight must be a number >= 0, got {self.label_weight!r}.")
         if self.module is None:
             sizes = self.hidden_layer_sizes
             if isinstance(sizes, numbers.Integral):
@@ -138,7 +145,7 @@ class _BaseLossVal(BaseEstimator):
         if X_val is None:
             if y_val is not None:
                 raise ValueError("y_val was given without X_val.")
-            return None
+            return None, None
         X_val = validate_data(self, X_val, reset=False, dtype=(np.float64, np.float32),
                               ensure_min_samples=1)
         if y_val is not None:
@@ -147,14 +154,14 @@ class _BaseLossVal(BaseEstimator):
                 raise ValueError(
                     f"X_val and y_val must have the same number of rows, got {len(X_val)} and {len(y_val)}."
                 )
-        return X_val
+        return X_val, y_val
 
     # ------------------------------------------------------------------ fitting
     def _fit(self, X, y, X_val, y_val):
         device = self._check_params()
         X, y = validate_data(self, X, y, dtype=(np.float64, np.float32), ensure_min_samples=2,
                              **self._y_check_params)
-        X_val = self._check_X_val(X_val, y_val)
+        X_val, y_val = self._check_X_val(X_val, y_val)
         target, n_outputs = self._encode_target(y)
         rng = check_random_state(self.random_state)
 
@@ -168,10 +175,14 @@ class _BaseLossVal(BaseEstimator):
 
         n = len(Xt)
         source = Xt if X_val is None else self._transform_X(X_val)
+        # Targets enter the cost only when the user vouches for them with y_val: the
+        # training labels are the very thing under suspicion.
+        source_targets = None if y_val is None else self._encode_reference_targets(y_val)
         ref_rows = np.arange(len(source))
         if len(source) > self.n_reference:
             ref_rows = np.sort(rng.choice(len(source), self.n_reference, replace=False))
         reference = source[ref_rows]
+        ref_targets = None if source_targets is None else torch.from_numpy(source_targets[ref_rows])
         self.n_reference_ = len(reference)
         # Mean squared distance from training rows to the reference: divides the cost
         # once so the OT term is of order 1 whatever the number of features.
@@ -190,7 +201,7 @@ class _BaseLossVal(BaseEstimator):
             callbacks.append(("progress_bar", ProgressBar()))
 
         module, module_kwargs = self._module_and_kwargs(Xt.shape[1], n_outputs)
-        optimizer_kwargs = {k: v for k, v in self.get_params(deep=False).items()
+        optimizer_kwargs = {k: v for k, v in self._extra_params().items()
                             if k.startswith("optimizer__")}
         net = LossValNet(
             module=module,
@@ -202,6 +213,8 @@ class _BaseLossVal(BaseEstimator):
             criterion__ot_method=self.ot_method,
             criterion__ot_reg=self.ot_reg,
             criterion__ot_power=self.ot_power,
+            criterion__reference_targets=ref_targets,
+            criterion__label_weight=self.label_weight,
             optimizer=self.optimizer,
             lr=self.lr,
             optimizer__param_groups=[("data_weights", {"lr": weight_lr})],
@@ -244,8 +257,7 @@ class _BaseLossVal(BaseEstimator):
         return self
 
     def _module_and_kwargs(self, n_features, n_outputs):
-        params = self.get_params(deep=False)
-        user_kwargs = {k: v for k, v in params.items() if k.startswith("module__")}
+        user_kwargs = {k: v for k, v in self._extra_params().items() if k.startswith("module__")}
         if self.module is None:
             sizes = self.hidden_layer_sizes
             sizes = (sizes,) if isinstance(sizes, numbers.Integral) else tuple(sizes)

@@ -30,6 +30,7 @@ class LossValClassifier(ClassifierMixin, _BaseLossVal):
         ot_method="exact",
         ot_reg=0.01,
         ot_power=2.0,
+        label_weight=1.0,
         n_reference=256,
         standardize=True,
         positive_weights=True,
@@ -51,6 +52,7 @@ class LossValClassifier(ClassifierMixin, _BaseLossVal):
         self.ot_method = ot_method
         self.ot_reg = ot_reg
         self.ot_power = ot_power
+        self.label_weight = label_weight
         self.n_reference = n_reference
         self.standardize = standardize
         self.positive_weights = positive_weights
@@ -59,12 +61,12 @@ class LossValClassifier(ClassifierMixin, _BaseLossVal):
         self.random_state = random_state
         self.verbose = verbose
         self.callbacks = callbacks
-        self._set_prefixed(kwargs)
+        vars(self).update(kwargs)  # module__* / optimizer__*, checked in fit
 
     def fit(self, X, y, X_val=None, y_val=None):
         return self._fit(X, y, X_val, y_val)
 
-    fit.__doc__ = FIT_DOC.format(y_shape="(n_samples,)")
+    fit.__doc__ = FIT_DOC.format(y_val_shape="(n_val,)", y_shape="(n_samples,)")
 
     def _encode_target(self, y):
         check_classification_targets(y)
@@ -75,6 +77,13 @@ class LossValClassifier(ClassifierMixin, _BaseLossVal):
                 f"contains only one class: {self.classes_[0]!r}."
             )
         return encoded.astype(np.int64), len(self.classes_)
+
+    def _encode_reference_targets(self, y_val):
+        y_val = np.asarray(y_val)
+        unknown = ~np.isin(y_val, self.classes_)
+        if unknown.any():
+            raise ValueError(f"y_val has labels not seen in y: {np.unique(y_val[unknown])[:5]!r}.")
+        return np.searchsorted(self.classes_, y_val).astype(np.int64)
 
     def predict_proba(self, X):
         """Class probabilities of each row of ``X``.
@@ -104,7 +113,8 @@ class LossValClassifier(ClassifierMixin, _BaseLossVal):
         y_pred : ndarray of shape (n_samples,)
             Labels from ``classes_``.
         """
-        return self.classes_[np.argmax(self._forward(X), axis=1)]
+        scores = self._forward(X)  # checks fitted-ness before classes_ is read
+        return self.classes_[np.argmax(scores, axis=1)]
 
 
 LossValClassifier.__doc__ = f"""Neural-network classifier that values its training rows with LossVal.

@@ -44,10 +44,17 @@ class LossValLoss(nn.Module):
         Entropic regularisation, used by ``"sinkhorn"`` only.
     ot_power : float
         Exponent of the OT distance in the loss (2 in the paper's formula).
+    reference_targets : torch.Tensor or None
+        Encoded targets of the reference rows (class indices, or standardised
+        regression targets); with ``label_weight > 0`` the cost also compares
+        targets, so a row whose label disagrees with its neighbours in the
+        reference is expensive to transport.
+    label_weight : float
+        Weight of the target term of the cost, in units of the scaled feature cost.
     """
 
     def __init__(self, n_samples, task, reference, cost_scale=1.0, ot_method="exact",
-                 ot_reg=0.01, ot_power=2.0):
+                 ot_reg=0.01, ot_power=2.0, reference_targets=None, label_weight=0.0):
         super().__init__()
         self.data_weights = nn.Parameter(torch.ones(n_samples, dtype=torch.float32))
         self.register_buffer("reference", torch.as_tensor(reference, dtype=torch.float32))
@@ -58,6 +65,10 @@ class LossValLoss(nn.Module):
         self.ot_method = ot_method
         self.ot_reg = ot_reg
         self.ot_power = ot_power
+        self.label_weight = float(label_weight) if reference_targets is not None else 0.0
+        if reference_targets is None:
+            reference_targets = torch.zeros(m)
+        self.register_buffer("reference_targets", torch.as_tensor(reference_targets))
 
     def task_losses(self, y_pred, y_true):
         """Unweighted loss of each row of the batch."""
@@ -65,19 +76,32 @@ class LossValLoss(nn.Module):
             return F.cross_entropy(y_pred, y_true, reduction="none")
         return ((y_pred - y_true) ** 2).reshape(len(y_pred), -1).sum(dim=1)
 
-    def ot_distance(self, X, w):
-        """OT cost between rows ``X`` with masses ``w`` and the reference rows."""
+    def cost(self, X, y):
+        """Scaled squared Euclidean cost, plus the target term when enabled."""
+        cost = torch.cdist(X, self.reference).pow_(2).div_(self.cost_scale)
+        if self.label_weight > 0:
+            ref = self.reference_targets
+            if self.task == "classification":
+                cost += self.label_weight * (y[:, None] != ref[None, :])
+            else:
+                cost += self.label_weight * torch.cdist(
+                    y.reshape(len(y), -1).float(), ref.reshape(len(ref), -1).float()).pow_(2)
+        return cost
+
+    def ot_distance(self, X, y, w):
+        """OT cost between rows ``X`` (targets ``y``) with masses ``w`` and the reference."""
         with torch.no_grad():
-            cost = torch.cdist(X, self.reference).pow_(2).div_(self.cost_scale).double()
+            cost = self.cost(X, y).double()
         mass = w.clamp_min(_MIN_MASS).double()
         mass = mass / mass.sum()
         if self.ot_method == "exact":
             return ot.emd2(mass, self.reference_mass, cost)
+        # log-domain: a small reg on a cost of order 1 underflows the plain kernel
         return ot.sinkhorn2(mass, self.reference_mass, cost, self.ot_reg,
-                            stopThr=1e-6, numItermax=1000)
+                            method="sinkhorn_log", stopThr=1e-6, numItermax=1000)
 
     def forward(self, y_pred, y_true, idx, X):
         w = self.data_weights[idx]
         task = (w * self.task_losses(y_pred, y_true)).mean()
-        dist = self.ot_distance(X, w).to(task.dtype)
+        dist = self.ot_distance(X, y_true, w).to(task.dtype)
         return task * dist ** self.ot_power

@@ -28,6 +28,7 @@ class LossValRegressor(RegressorMixin, _BaseLossVal):
         ot_method="exact",
         ot_reg=0.01,
         ot_power=2.0,
+        label_weight=1.0,
         n_reference=256,
         standardize=True,
         positive_weights=True,
@@ -49,6 +50,7 @@ class LossValRegressor(RegressorMixin, _BaseLossVal):
         self.ot_method = ot_method
         self.ot_reg = ot_reg
         self.ot_power = ot_power
+        self.label_weight = label_weight
         self.n_reference = n_reference
         self.standardize = standardize
         self.positive_weights = positive_weights
@@ -57,12 +59,12 @@ class LossValRegressor(RegressorMixin, _BaseLossVal):
         self.random_state = random_state
         self.verbose = verbose
         self.callbacks = callbacks
-        self._set_prefixed(kwargs)
+        vars(self).update(kwargs)  # module__* / optimizer__*, checked in fit
 
     def fit(self, X, y, X_val=None, y_val=None):
         return self._fit(X, y, X_val, y_val)
 
-    fit.__doc__ = FIT_DOC.format(y_shape="(n_samples,) or (n_samples, n_targets)")
+    fit.__doc__ = FIT_DOC.format(y_val_shape="(n_val,) or (n_val, n_targets)", y_shape="(n_samples,) or (n_samples, n_targets)")
 
     def _encode_target(self, y):
         self._y_ndim = y.ndim
@@ -72,6 +74,14 @@ class LossValRegressor(RegressorMixin, _BaseLossVal):
         std = Y.std(axis=0)
         self._y_scale = np.where(std > 0, std, 1.0)
         return ((Y - self._y_mean) / self._y_scale).astype(np.float32), Y.shape[1]
+
+    def _encode_reference_targets(self, y_val):
+        Y = np.asarray(y_val, dtype=np.float64).reshape(len(y_val), -1)
+        if Y.shape[1] != len(self._y_mean):
+            raise ValueError(f"y_val has {Y.shape[1]} targets per row, y has {len(self._y_mean)}.")
+        if not np.isfinite(Y).all():
+            raise ValueError("y_val contains NaN or infinity.")
+        return ((Y - self._y_mean) / self._y_scale).astype(np.float32)
 
     def predict(self, X):
         """Predicted targets of each row of ``X``.
