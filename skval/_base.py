@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from sklearn.base import BaseEstimator
 from sklearn.utils import check_random_state
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 from skorch.callbacks import ProgressBar
 from torch import nn
 from torch.utils.data import DataLoader
@@ -146,8 +146,12 @@ class _BaseLossVal(BaseEstimator):
             if y_val is not None:
                 raise ValueError("y_val was given without X_val.")
             return None, None
-        X_val = validate_data(self, X_val, reset=False, dtype=(np.float64, np.float32),
-                              ensure_min_samples=1)
+        X_val = check_array(X_val, dtype=(np.float64, np.float32), input_name="X_val",
+                            estimator=self)
+        if X_val.shape[1] != self.n_features_in_:
+            raise ValueError(
+                f"X_val has {X_val.shape[1]} features, but X has {self.n_features_in_}."
+            )
         if y_val is not None:
             y_val = np.asarray(y_val)
             if len(y_val) != len(X_val):

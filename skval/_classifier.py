@@ -28,7 +28,7 @@ class LossValClassifier(ClassifierMixin, _BaseLossVal):
         optimizer=torch.optim.Adam,
         weight_lr=None,
         ot_method="exact",
-        ot_reg=0.01,
+        ot_reg=0.1,
         ot_power=2.0,
         label_weight=1.0,
         n_reference=256,

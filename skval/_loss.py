@@ -54,7 +54,7 @@ class LossValLoss(nn.Module):
     """
 
     def __init__(self, n_samples, task, reference, cost_scale=1.0, ot_method="exact",
-                 ot_reg=0.01, ot_power=2.0, reference_targets=None, label_weight=0.0):
+                 ot_reg=0.1, ot_power=2.0, reference_targets=None, label_weight=0.0):
         super().__init__()
         self.data_weights = nn.Parameter(torch.ones(n_samples, dtype=torch.float32))
         self.register_buffer("reference", torch.as_tensor(reference, dtype=torch.float32))
