@@ -1,0 +1,323 @@
+"""How good are data values? Noise injection and detection metrics (numpy core).
+
+The noise follows the semantics of the OpenDataVal benchmark that the LossVal paper
+used, so figures are comparable:
+
+- label noise: ``round(n * rate)`` rows get a different class (classification) or
+  the target of another row (regression);
+- feature noise: ``N(0, 1)`` is added to every standardised feature of
+  ``round(n * rate)`` rows (i.e. noise with each feature's standard deviation);
+- mixed: half of the noisy rows get label noise, the other half feature noise,
+  on disjoint rows.
+
+Every metric takes the values and the boolean mask of noisy rows; low values are
+expected to mark noisy rows.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.base import clone
+from sklearn.metrics import roc_auc_score
+from sklearn.utils import check_random_state
+
+__all__ = [
+    "inject_noise",
+    "kmeans_f1",
+    "auroc",
+    "precision_at_k",
+    "detection_scores",
+    "discovery_curve",
+    "removal_curve",
+]
+
+_KINDS = ("label", "feature", "mixed")
+_TASKS = ("classification", "regression")
+
+
+def _check_values_mask(values, noisy):
+    values = np.asarray(values, dtype=np.float64)
+    noisy = np.asarray(noisy)
+    if values.ndim != 1 or noisy.shape != values.shape:
+        raise ValueError(
+            f"values and noisy must be 1-D of the same length, got shapes {values.shape} and {noisy.shape}."
+        )
+    if noisy.dtype != bool:
+        raise TypeError(f"noisy must be a boolean mask, got dtype {noisy.dtype}.")
+    if not np.isfinite(values).all():
+        raise ValueError("values contain NaN or infinity.")
+    return values, noisy
+
+
+def inject_noise(X, y, *, kind="label", rate=0.2, task="classification", random_state=None):
+    """Corrupt a copy of ``(X, y)`` and return it with the mask of corrupted rows.
+
+    Parameters
+    ----------
+    X : array-like of shape (n_samples, n_features)
+        Features (left untouched by label noise).
+    y : array-like of shape (n_samples,)
+        Targets.
+    kind : {"label", "feature", "mixed"}, default="label"
+        Which noise to inject (see the module docstring).
+    rate : float in [0, 1], default=0.2
+        Fraction of rows to corrupt; ``round(n * rate)`` rows are corrupted.
+    task : {"classification", "regression"}, default="classification"
+        How label noise is made: another class, or another row's target.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the choice of rows and the noise.
+
+    Returns
+    -------
+    X_noisy : ndarray of shape (n_samples, n_features)
+        A float copy of ``X``, with feature noise where asked.
+    y_noisy : ndarray of shape (n_samples,)
+        A copy of ``y``, with label noise where asked.
+    noisy : ndarray of bool, shape (n_samples,)
+        True for the corrupted rows.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skval.evaluation import inject_noise
+    >>> X, y = np.zeros((10, 2)), np.arange(10) % 2
+    >>> _, y_noisy, noisy = inject_noise(X, y, rate=0.3, random_state=0)
+    >>> int(noisy.sum()), bool((y_noisy != y)[noisy].all())
+    (3, True)
+    """
+    if kind not in _KINDS:
+        raise ValueError(f"kind must be one of {_KINDS}, got {kind!r}.")
+    if task not in _TASKS:
+        raise ValueError(f"task must be one of {_TASKS}, got {task!r}.")
+    if not 0 <= rate <= 1:
+        raise ValueError(f"rate must be in [0, 1], got {rate!r}.")
+    X_noisy = np.array(X, dtype=np.float64)  # always a copy
+    y_noisy = np.array(y)
+    if X_noisy.ndim != 2 or y_noisy.ndim != 1 or len(X_noisy) != len(y_noisy):
+        raise ValueError(
+            f"X must be 2-D and y 1-D with as many rows, got shapes {X_noisy.shape} and {y_noisy.shape}."
+        )
+    rng = check_random_state(random_state)
+    n = len(y_noisy)
+    n_noisy = int(round(n * rate))
+    rows = rng.permutation(n)[:n_noisy]
+    if kind == "label":
+        label_rows, feature_rows = rows, rows[:0]
+    elif kind == "feature":
+        label_rows, feature_rows = rows[:0], rows
+    else:
+        label_rows, feature_rows = rows[: n_noisy // 2], rows[n_noisy // 2 :]
+
+    if len(label_rows):
+        if task == "classification":
+            classes = np.unique(y_noisy)
+            if len(classes) < 2:
+                raise ValueError("label noise needs at least 2 classes in y.")
+            codes = np.searchsorted(classes, y_noisy[label_rows])
+            shift = rng.randint(1, len(classes), size=len(label_rows))  # never 0: a different class
+            y_noisy[label_rows] = classes[(codes + shift) % len(classes)]
+        else:
+            # another row's target: a random row other than the row itself
+            others = rng.randint(0, n - 1, size=len(label_rows))
+            others = others + (others >= label_rows)
+            y_noisy[label_rows] = np.asarray(y)[others]
+    if len(feature_rows):
+        scale = X_noisy.std(axis=0)
+        scale = np.where(scale > 0, scale, 1.0)
+        X_noisy[feature_rows] += rng.normal(size=(len(feature_rows), X_noisy.shape[1])) * scale
+
+    noisy = np.zeros(n, bool)
+    noisy[rows] = True
+    return X_noisy, y_noisy, noisy
+
+
+def _two_means_split(values):
+    """Threshold of the exact 1-D 2-means clustering: values <= it form the low cluster."""
+    v = np.sort(values)
+    n = len(v)
+    if n < 2 or v[0] == v[-1]:
+        return v[-1]
+    csum = np.cumsum(v)
+    csum2 = np.cumsum(v * v)
+    k = np.arange(1, n)  # size of the low cluster
+    low_sse = csum2[:-1] - csum[:-1] ** 2 / k
+    high_sum = csum[-1] - csum[:-1]
+    high_sse = (csum2[-1] - csum2[:-1]) - high_sum**2 / (n - k)
+    sse = low_sse + high_sse
+    # splits are only allowed between distinct values
+    sse[v[1:] == v[:-1]] = np.inf
+    return v[np.argmin(sse)]
+
+
+def kmeans_f1(values, noisy):
+    """F1 of predicting the low cluster of an exact 1-D 2-means as noisy.
+
+    Parameters
+    ----------
+    values : array-like of shape (n_samples,)
+        Data values; low means noisy.
+    noisy : array-like of bool, shape (n_samples,)
+        True for the rows known to be noisy.
+
+    Returns
+    -------
+    f1 : float
+        F1 score of the predicted noisy rows against ``noisy``.
+
+    Examples
+    --------
+    >>> from skval.evaluation import kmeans_f1
+    >>> kmeans_f1([0.1, 0.2, 0.9, 1.0, 1.1], [True, True, False, False, False])
+    1.0
+    """
+    values, noisy = _check_values_mask(values, noisy)
+    predicted = values <= _two_means_split(values)
+    tp = np.sum(predicted & noisy)
+    if tp == 0:
+        return 0.0
+    precision = tp / predicted.sum()
+    recall = tp / noisy.sum()
+    return float(2 * precision * recall / (precision + recall))
+
+
+def auroc(values, noisy):
+    """Area under the ROC curve of ``-values`` as a score for being noisy.
+
+    Parameters
+    ----------
+    values : array-like of shape (n_samples,)
+        Data values; low means noisy.
+    noisy : array-like of bool, shape (n_samples,)
+        True for the noisy rows; needs both noisy and clean rows.
+
+    Returns
+    -------
+    auroc : float
+        1.0 when every noisy row has a lower value than every clean row, 0.5 at random.
+    """
+    values, noisy = _check_values_mask(values, noisy)
+    if noisy.all() or not noisy.any():
+        raise ValueError("auroc needs both noisy and clean rows.")
+    return float(roc_auc_score(noisy, -values))
+
+
+def precision_at_k(values, noisy, k=None):
+    """Fraction of noisy rows among the ``k`` lowest values.
+
+    Parameters
+    ----------
+    values : array-like of shape (n_samples,)
+        Data values; low means noisy.
+    noisy : array-like of bool, shape (n_samples,)
+        True for the noisy rows.
+    k : int or None, default=None
+        How many rows to inspect; ``None`` uses the number of noisy rows.
+
+    Returns
+    -------
+    precision : float
+    """
+    values, noisy = _check_values_mask(values, noisy)
+    k = int(noisy.sum()) if k is None else int(k)
+    if not 1 <= k <= len(values):
+        raise ValueError(f"k must be in [1, {len(values)}], got {k}.")
+    lowest = np.argsort(values, kind="stable")[:k]
+    return float(noisy[lowest].mean())
+
+
+def detection_scores(values, noisy):
+    """The three detection metrics at once.
+
+    Parameters
+    ----------
+    values : array-like of shape (n_samples,)
+        Data values; low means noisy.
+    noisy : array-like of bool, shape (n_samples,)
+        True for the noisy rows.
+
+    Returns
+    -------
+    scores : dict
+        ``{"f1": kmeans_f1, "auroc": auroc, "precision_at_k": precision_at_k}``.
+    """
+    return {
+        "f1": kmeans_f1(values, noisy),
+        "auroc": auroc(values, noisy),
+        "precision_at_k": precision_at_k(values, noisy),
+    }
+
+
+def discovery_curve(values, noisy):
+    """Corrupted-sample discovery: noisy rows found while inspecting rows from the lowest value up.
+
+    Parameters
+    ----------
+    values : array-like of shape (n_samples,)
+        Data values; low means noisy.
+    noisy : array-like of bool, shape (n_samples,)
+        True for the noisy rows.
+
+    Returns
+    -------
+    inspected : ndarray of shape (n_samples + 1,)
+        Fraction of rows inspected, from 0 to 1.
+    found : ndarray of shape (n_samples + 1,)
+        Fraction of the noisy rows found among them.
+    """
+    values, noisy = _check_values_mask(values, noisy)
+    if not noisy.any():
+        raise ValueError("discovery_curve needs at least one noisy row.")
+    order = np.argsort(values, kind="stable")
+    found = np.concatenate([[0], np.cumsum(noisy[order])]) / noisy.sum()
+    inspected = np.arange(len(values) + 1) / len(values)
+    return inspected, found
+
+
+def removal_curve(estimator, X, y, values, X_test, y_test, *, remove="high",
+                  fractions=(0.0, 0.1, 0.2, 0.3, 0.4, 0.5), scoring=None):
+    """Test score of a model refitted after removing the highest- or lowest-valued rows.
+
+    Removing the most valuable rows should hurt the model fast; removing the least
+    valuable should not (it may even help, when those rows are noisy).
+
+    Parameters
+    ----------
+    estimator : scikit-learn estimator
+        Cloned and refitted for every fraction.
+    X, y : array-like
+        The training data the values belong to.
+    values : array-like of shape (n_samples,)
+        Data values of the training rows.
+    X_test, y_test : array-like
+        Data the refitted models are scored on.
+    remove : {"high", "low"}, default="high"
+        Remove the highest-valued rows first, or the lowest-valued.
+    fractions : sequence of float in [0, 1), default=(0.0, 0.1, ..., 0.5)
+        Fractions of the training rows to remove.
+    scoring : callable or None, default=None
+        ``scoring(fitted_estimator, X_test, y_test)``; ``None`` uses ``estimator.score``.
+
+    Returns
+    -------
+    fractions : ndarray of shape (n_fractions,)
+    scores : ndarray of shape (n_fractions,)
+    """
+    if remove not in ("high", "low"):
+        raise ValueError(f"remove must be 'high' or 'low', got {remove!r}.")
+    values = np.asarray(values, dtype=np.float64)
+    if values.ndim != 1 or len(values) != len(X) or len(X) != len(y):
+        raise ValueError("values, X and y must have the same number of rows.")
+    fractions = np.asarray(fractions, dtype=np.float64)
+    if np.any((fractions < 0) | (fractions >= 1)):
+        raise ValueError("fractions must lie in [0, 1).")
+    order = np.argsort(values, kind="stable")
+    if remove == "high":
+        order = order[::-1]
+    scores = []
+    for frac in fractions:
+        keep = np.sort(order[int(round(frac * len(values))):])
+        X_keep = X.iloc[keep] if hasattr(X, "iloc") else np.asarray(X)[keep]
+        y_keep = y.iloc[keep] if hasattr(y, "iloc") else np.asarray(y)[keep]
+        model = clone(estimator).fit(X_keep, y_keep)
+        scores.append(scoring(model, X_test, y_test) if scoring else model.score(X_test, y_test))
+    return fractions, np.asarray(scores, dtype=np.float64)
