@@ -25,10 +25,19 @@ from ._net import LossValNet, RowDataset, WeightHistory, batch_collate
 _PREFIXES = ("module__", "optimizer__")
 _OT_METHODS = ("exact", "sinkhorn")
 _PREDICT_CHUNK = 8192
+_AUTO_BATCH_MIN, _AUTO_BATCH_MAX = 32, 1024
 
 # torch's global RNG seeds the module's initial parameters: hold it while seeding and
 # building so that estimators fitted in parallel threads stay reproducible.
 _INIT_LOCK = threading.Lock()
+
+
+def _import_pandas():
+    try:
+        import pandas
+    except ImportError:  # pragma: no cover - pandas is an optional extra
+        raise ImportError("This needs pandas: pip install 'skval[pandas]'.") from None
+    return pandas
 
 
 def _check_positive(name, value, kind=numbers.Real, allow_none=False):
@@ -95,7 +104,8 @@ class _BaseLossVal(BaseEstimator):
                     f"parameters must start with one of {_PREFIXES}."
                 )
         _check_positive("max_epochs", self.max_epochs, numbers.Integral)
-        _check_positive("batch_size", self.batch_size, numbers.Integral)
+        if not (isinstance(self.batch_size, str) and self.batch_size == "auto"):
+            _check_positive("batch_size", self.batch_size, numbers.Integral)
         _check_positive("lr", self.lr)
         _check_positive("weight_lr", self.weight_lr, allow_none=True)
         _check_positive("n_reference", self.n_reference, numbers.Integral)
@@ -163,6 +173,7 @@ class _BaseLossVal(BaseEstimator):
     # ------------------------------------------------------------------ fitting
     def _fit(self, X, y, X_val, y_val):
         device = self._check_params()
+        row_index = X.index if hasattr(X, "columns") else None  # DataFrame rows keep their labels
         X, y = validate_data(self, X, y, dtype=(np.float64, np.float32), ensure_min_samples=2,
                              **self._y_check_params)
         X_val, y_val = self._check_X_val(X_val, y_val)
@@ -223,7 +234,7 @@ class _BaseLossVal(BaseEstimator):
             lr=self.lr,
             optimizer__param_groups=[("data_weights", {"lr": weight_lr})],
             max_epochs=self.max_epochs,
-            batch_size=self.batch_size,
+            batch_size=self._batch_size(n, X_val is None),
             train_split=None,
             iterator_train=DataLoader,
             iterator_train__shuffle=True,
@@ -254,11 +265,83 @@ class _BaseLossVal(BaseEstimator):
             )
         net.iterator_train__generator = None  # the shuffling RNG is not part of the model
         self.net_ = net
+        self._row_index = None if row_index is None else row_index.copy()
         self.n_epochs_ = epochs_done
         self.data_values_ = net.criterion_.data_weights.detach().cpu().numpy().astype(np.float64)
         if history is not None:
             self.weight_history_ = history.as_array()
         return self
+
+    # ------------------------------------------------------------------ results
+    def values_series(self, sort=False):
+        """The data values as a pandas Series keyed by the rows of ``X``.
+
+        Parameters
+        ----------
+        sort : bool, default=False
+            Sort from the lowest (most harmful) value up.
+
+        Returns
+        -------
+        values : pandas.Series
+            Named ``"data_value"``; its index is ``X``'s index when ``X`` was a
+            DataFrame, else the row numbers.
+        """
+        pd = _import_pandas()
+        check_is_fitted(self, "data_values_")
+        index = self._row_index if self._row_index is not None else pd.RangeIndex(len(self.data_values_))
+        series = pd.Series(self.data_values_, index=index, name="data_value")
+        return series.sort_values(kind="stable") if sort else series
+
+    def worst_rows(self, X, y=None, k=10):
+        """The ``k`` lowest-valued rows of the training data, with their values.
+
+        Parameters
+        ----------
+        X : DataFrame or array-like of shape (n_samples, n_features)
+            The data passed to ``fit`` (same rows, same order).
+        y : array-like of shape (n_samples,) or None, default=None
+            Its targets; added as a ``"target"`` column when given.
+        k : int, default=10
+            How many rows.
+
+        Returns
+        -------
+        rows : pandas.DataFrame
+            The ``k`` rows sorted from the lowest value, indexed like
+            ``values_series``, with the features, ``"target"``, ``"data_value"`` and
+            ``"rank"`` (1 = lowest value).
+        """
+        pd = _import_pandas()
+        values = self.values_series()
+        if len(X) != len(values):
+            raise ValueError(
+                f"X has {len(X)} rows but the estimator was fitted on {len(values)}; "
+                "pass the training data."
+            )
+        if not (isinstance(k, numbers.Integral) and k > 0):
+            raise ValueError(f"k must be a positive int, got {k!r}.")
+        frame = pd.DataFrame(X).copy() if hasattr(X, "columns") else pd.DataFrame(np.asarray(X))
+        frame.index = values.index
+        if y is not None:
+            if len(y) != len(values):
+                raise ValueError(f"y has {len(y)} rows, X has {len(values)}.")
+            frame["target"] = np.asarray(y)
+        frame["data_value"] = values.to_numpy()
+        frame["rank"] = values.rank(method="first").astype(int).to_numpy()
+        return frame.sort_values("rank").head(k)
+
+    def _batch_size(self, n, self_reference):
+        if self.batch_size == "auto":
+            # 32 rows up to 3,200 (each weight's signal comes from many small steps),
+            # then about 100 steps per epoch, capped so the OT problem stays small.
+            size = min(_AUTO_BATCH_MAX, max(_AUTO_BATCH_MIN, n // 100))
+        else:
+            size = self.batch_size
+        if self_reference:
+            # The reference is drawn from X: a batch must leave some of it outside itself.
+            size = min(size, max(1, n // 2))
+        return size
 
     def _module_and_kwargs(self, n_features, n_outputs):
         user_kwargs = {k: v for k, v in self._extra_params().items() if k.startswith("module__")}
@@ -285,9 +368,11 @@ class _BaseLossVal(BaseEstimator):
     def _forward(self, X):
         check_is_fitted(self, "net_")
         X = validate_data(self, X, reset=False, dtype=(np.float64, np.float32))
-        Xt = torch.from_numpy(self._transform_X(X))
-        module = self.net_.module_
-        module.eval()
+        Xt = torch.from_numpy(self._transform_X(X)).double()
+        # A float64 copy of the network: float32 matrix products differ in the last
+        # bits with the number of rows, and a row's prediction must not depend on
+        # which other rows are predicted with it.
+        module = copy.deepcopy(self.net_.module_).double().eval()
         device = self.net_.device
         with torch.no_grad():
             out = [module(chunk.to(device)).cpu() for chunk in torch.split(Xt, _PREDICT_CHUNK)]

@@ -24,7 +24,7 @@ class LossValClassifier(ClassifierMixin, _BaseLossVal):
         activation="relu",
         max_epochs=30,
         lr=0.01,
-        batch_size=128,
+        batch_size="auto",
         optimizer=torch.optim.Adam,
         weight_lr=None,
         ot_method="exact",
@@ -125,7 +125,7 @@ LossValClassifier.__doc__ = f"""Neural-network classifier that values its traini
     model: wrong labels and corrupted features.
 
     Parameters
-    ----------{COMMON_PARAMETERS.format(hidden="(100, 100, 100, 100, 100)", activation="relu", batch=128)}
+    ----------{COMMON_PARAMETERS.format(hidden="(100, 100, 100, 100, 100)", activation="relu")}
     Attributes
     ----------
     classes_ : ndarray of shape (n_classes,)

@@ -15,8 +15,12 @@ default="{activation}"
         Passes over the training rows.
     lr : float, default=0.01
         Learning rate of the network's parameters.
-    batch_size : int, default={batch}
-        Rows per training step.
+    batch_size : int or "auto", default="auto"
+        Rows per training step. ``"auto"``: 32 up to 3,200 rows (what the paper
+        used for regression and what gave the authors' code its best label-noise
+        detection), then ``n // 100`` (about 100 steps per epoch) up to 1024.
+        Without ``X_val`` a batch never exceeds half the rows, so part of the
+        reference always lies outside it.
     optimizer : torch.optim.Optimizer class, default=torch.optim.Adam
         Optimizer of the network and of the data weights; ``optimizer__*`` keyword
         parameters are passed to it.

@@ -22,7 +22,7 @@ class LossValRegressor(RegressorMixin, _BaseLossVal):
         activation="tanh",
         max_epochs=30,
         lr=0.01,
-        batch_size=32,
+        batch_size="auto",
         optimizer=torch.optim.Adam,
         weight_lr=None,
         ot_method="exact",
@@ -114,7 +114,7 @@ LossValRegressor.__doc__ = f"""Neural-network regressor that values its training
     corrupted features.
 
     Parameters
-    ----------{COMMON_PARAMETERS.format(hidden="(90, 90, 90)", activation="tanh", batch=32)}
+    ----------{COMMON_PARAMETERS.format(hidden="(90, 90, 90)", activation="tanh")}
     Attributes
     ----------{COMMON_ATTRIBUTES}
     See Also
