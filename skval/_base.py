@@ -210,8 +210,8 @@ class _BaseLossVal(BaseEstimator):
         weight_lr = self.lr if self.weight_lr is None else self.weight_lr
         callbacks = list(copy.deepcopy(self.callbacks)) if self.callbacks else []
         history = WeightHistory() if self.record_history else None
-        if history is not None:
-            callbacks.append(("weight_history", history))
+        if history is not None:  # first, so it records an epoch a user callback interrupts
+            callbacks.insert(0, ("weight_history", history))
         if self.verbose:
             callbacks.append(("progress_bar", ProgressBar()))
 
