@@ -1,0 +1,57 @@
+"""From a DataFrame to the worst rows and four plots (saved as PNG, headless).
+
+    python examples/pandas_plots.py [--epochs N] [--out DIR]
+"""
+
+import argparse
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+from sklearn.datasets import load_breast_cancer  # noqa: E402
+from sklearn.linear_model import LogisticRegression  # noqa: E402
+from sklearn.model_selection import train_test_split  # noqa: E402
+from sklearn.pipeline import make_pipeline  # noqa: E402
+from sklearn.preprocessing import StandardScaler  # noqa: E402
+
+from skval import LossValClassifier  # noqa: E402
+from skval.evaluation import inject_noise, removal_curve  # noqa: E402
+from skval.plot import plot_discovery, plot_history, plot_removal, plot_values  # noqa: E402
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--epochs", type=int, default=30)
+    parser.add_argument("--out", default="docs/images")
+    args = parser.parse_args(argv)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+
+    data = load_breast_cancer(as_frame=True)
+    df, target = data.data, data.target.map({0: "malignant", 1: "benign"})
+    df_train, df_test, y_train, y_test = train_test_split(df, target, test_size=0.3, random_state=0)
+    _, y_noisy, noisy = inject_noise(df_train, y_train, kind="label", rate=0.15, random_state=0)
+
+    # the three lines
+    clf = LossValClassifier(max_epochs=args.epochs, record_history=True, random_state=0).fit(df_train, y_noisy)
+    print(clf.worst_rows(df_train, y_noisy, k=5)[["mean radius", "mean texture", "target", "data_value"]])
+    plot_values(clf, noisy=noisy).figure.savefig(out / "values.png", dpi=80, bbox_inches="tight")
+
+    plot_history(clf, noisy=noisy, max_rows=120).figure.savefig(out / "history.png", dpi=80,
+                                                                 bbox_inches="tight")
+    plot_discovery(clf, noisy).figure.savefig(out / "discovery.png", dpi=80, bbox_inches="tight")
+    model = make_pipeline(StandardScaler(), LogisticRegression())
+    fractions, high = removal_curve(model, df_train, y_noisy, clf.data_values_, df_test, y_test,
+                                    remove="high")
+    _, low = removal_curve(model, df_train, y_noisy, clf.data_values_, df_test, y_test, remove="low")
+    ax = plot_removal(fractions, high, low, metric="test accuracy (logistic regression)")
+    ax.figure.savefig(out / "removal.png", dpi=80, bbox_inches="tight")
+    plt.close("all")
+    print(f"plots written to {out}/")
+    return clf
+
+
+if __name__ == "__main__":
+    main()
