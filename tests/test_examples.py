@@ -42,3 +42,11 @@ def test_pandas_plots(tmp_path):
     _load("pandas_plots").main(["--epochs", "3", "--out", str(tmp_path)])
     for name in ("values", "history", "discovery", "removal"):
         assert (tmp_path / f"{name}.png").stat().st_size > 5000
+
+
+@pytest.mark.slow
+def test_dask_grid_search_matches_joblib():
+    pytest.importorskip("distributed")
+    local, distributed = _load("dask_grid_search").main(["--epochs", "2", "3"])
+    assert distributed.best_params_ == local.best_params_
+    assert (distributed.cv_results_["mean_test_score"] == local.cv_results_["mean_test_score"]).all()
