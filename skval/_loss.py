@@ -14,14 +14,100 @@ respect to the masses, which flows back to ``w`` through the normalisation.
 
 from __future__ import annotations
 
+import threading
+
+import numpy as np
 import ot
 import torch
 from torch import nn
 from torch.nn import functional as F
 
+try:  # POT's network simplex itself, without ot.emd2's backend dispatch around it
+    from ot.lp.emd_wrap import check_result, emd_c
+except ImportError:  # pragma: no cover - a POT that moved it: go through ot.lp.emd
+    emd_c = None
+
+    def check_result(result_code):
+        """``ot.lp.emd`` has already warned."""
+
 # Smallest mass a row may carry inside the OT term: a zero mass gives NaN
 # gradients in Sinkhorn and an undefined normalisation when a whole batch is 0.
 _MIN_MASS = 1e-6
+# Network simplex iteration cap, POT's default.
+_EMD_MAX_ITER = 100_000
+
+
+def _solve_exact(a, b, M, started=None):
+    """Exact OT between float64 numpy masses ``a``, ``b`` for the cost ``M``.
+
+    What ``ot.emd2`` does for its value and gradient, without its backend
+    dispatch and per-call class creation: POT's network simplex (``emd_c``,
+    which releases the GIL) and the centred dual potential of ``a``, which is
+    the gradient of the cost with respect to ``a``.
+
+    Returns
+    -------
+    cost : float
+    grad_a : ndarray of shape (len(a),)
+    result_code : int
+        For ``check_result`` (warns when the solver did not converge).
+    """
+    if started is not None:
+        started.set()
+    if emd_c is None:  # pragma: no cover
+        _, log = ot.lp.emd(a, b, M, numItermax=_EMD_MAX_ITER, log=True)
+        return log["cost"], log["u"] - np.mean(log["u"]), log["result_code"]
+    b = b * a.sum(0) / b.sum(0, keepdims=True)  # as ot.emd2: the same total mass
+    _, cost, u, v, result_code = emd_c(a, b, M, _EMD_MAX_ITER, 1)
+    # centre the duals as ot.lp.center_ot_dual does (the same float operations)
+    u = u + (np.sum(b * v, axis=0) - np.sum(a * u, axis=0)) / (np.sum(a, axis=0) + np.sum(b, axis=0))
+    return cost, u - np.mean(u), result_code
+
+
+def _to_numpy64(t):
+    return np.ascontiguousarray(t.detach().cpu().numpy(), dtype=np.float64)
+
+
+class _ExactOT(torch.autograd.Function):
+    """Exact OT cost between masses ``a`` and ``b`` for the cost ``M``; differentiable in ``a``."""
+
+    @staticmethod
+    def forward(ctx, a, b, M):
+        cost, grad_a, result_code = _solve_exact(_to_numpy64(a), _to_numpy64(b), _to_numpy64(M))
+        check_result(result_code)
+        ctx.save_for_backward(torch.from_numpy(grad_a).to(a.device))
+        return torch.tensor(cost, dtype=a.dtype, device=a.device)
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        (grad_a,) = ctx.saved_tensors
+        return grad_a * grad_output, None, None
+
+
+class PendingOT:
+    """The OT factor of a training step: solved already, or being solved in a worker thread.
+
+    Made by ``LossValLoss.start_ot``; ``LossValLoss.finish_step`` waits for it.
+    """
+
+    def __init__(self, idx, w, mass, floored_sum, future=None, solved=None):
+        self.idx = idx                  # row numbers of the batch
+        self.w = w                      # their weights (float32 numpy copy)
+        self.mass = mass                # OT masses: floored weights / floored_sum (float64)
+        self.floored_sum = floored_sum
+        self.future = future
+        self.solved = solved
+
+    def wait(self):
+        """The solver's result; re-raises what the worker raised."""
+        if self.future is not None:
+            self.solved, self.future = self.future.result(), None
+        return self.solved
+
+    def cancel(self):
+        """Drop the solve if the worker has not started it."""
+        if self.future is not None:
+            self.future.cancel()
 
 
 class LossValLoss(nn.Module):
@@ -51,10 +137,16 @@ class LossValLoss(nn.Module):
         reference is expensive to transport.
     label_weight : float
         Weight of the target term of the cost, in units of the scaled feature cost.
+    reference_rows : torch.Tensor of int or None
+        When the reference rows are training rows: their row numbers. A batch is
+        then transported to the reference rows outside itself, so that no row is
+        matched to its own copy (which would make the rows drawn into the
+        reference look better than the rest).
     """
 
     def __init__(self, n_samples, task, reference, cost_scale=1.0, ot_method="exact",
-                 ot_reg=0.1, ot_power=2.0, reference_targets=None, label_weight=0.0):
+                 ot_reg=0.1, ot_power=2.0, reference_targets=None, label_weight=0.0,
+                 reference_rows=None):
         super().__init__()
         self.data_weights = nn.Parameter(torch.ones(n_samples, dtype=torch.float32))
         self.register_buffer("reference", torch.as_tensor(reference, dtype=torch.float32))
@@ -69,6 +161,22 @@ class LossValLoss(nn.Module):
         if reference_targets is None:
             reference_targets = torch.zeros(m)
         self.register_buffer("reference_targets", torch.as_tensor(reference_targets))
+        self.register_buffer("reference_rows", None if reference_rows is None
+                             else torch.as_tensor(reference_rows, dtype=torch.long))
+
+    def reference_kept(self, idx):
+        """Mask of the reference rows a batch with rows ``idx`` is transported to (None: all)."""
+        if self.reference_rows is None:
+            return None
+        keep = ~torch.isin(self.reference_rows, idx)
+        return None if keep.all() or not keep.any() else keep
+
+    def reference_masses(self, keep):
+        """Uniform masses over the kept reference rows."""
+        if keep is None:
+            return self.reference_mass
+        m = int(keep.sum())
+        return torch.full((m,), 1.0 / m, dtype=torch.float64, device=keep.device)
 
     def task_losses(self, y_pred, y_true):
         """Unweighted loss of each row of the batch."""
@@ -76,11 +184,12 @@ class LossValLoss(nn.Module):
             return F.cross_entropy(y_pred, y_true, reduction="none")
         return ((y_pred - y_true) ** 2).reshape(len(y_pred), -1).sum(dim=1)
 
-    def cost(self, X, y):
-        """Scaled squared Euclidean cost, plus the target term when enabled."""
-        cost = torch.cdist(X, self.reference).pow_(2).div_(self.cost_scale)
+    def cost(self, X, y, keep=None):
+        """Scaled squared Euclidean cost to the kept reference rows, plus the target term."""
+        reference = self.reference if keep is None else self.reference[keep]
+        cost = torch.cdist(X, reference).pow_(2).div_(self.cost_scale)
         if self.label_weight > 0:
-            ref = self.reference_targets
+            ref = self.reference_targets if keep is None else self.reference_targets[keep]
             if self.task == "classification":
                 cost += self.label_weight * (y[:, None] != ref[None, :])
             else:
@@ -88,20 +197,108 @@ class LossValLoss(nn.Module):
                     y.reshape(len(y), -1).float(), ref.reshape(len(ref), -1).float()).pow_(2)
         return cost
 
-    def ot_distance(self, X, y, w):
-        """OT cost between rows ``X`` (targets ``y``) with masses ``w`` and the reference."""
-        with torch.no_grad():
-            cost = self.cost(X, y).double()
+    @staticmethod
+    def masses(w):
+        """Masses of the batch rows in the OT term: the weights, floored and normalised.
+
+        ``start_ot`` computes the same in numpy.
+        """
         mass = w.clamp_min(_MIN_MASS).double()
-        mass = mass / mass.sum()
+        return mass / mass.sum()
+
+    def ot_distance(self, X, y, w, idx=None):
+        """OT cost between rows ``X`` (targets ``y``, row numbers ``idx``) with masses ``w``
+        and the reference."""
+        keep = None if idx is None else self.reference_kept(idx)
+        with torch.no_grad():
+            cost = self.cost(X, y, keep).double()
+        mass = self.masses(w)
+        ref_mass = self.reference_masses(keep)
         if self.ot_method == "exact":
-            return ot.emd2(mass, self.reference_mass, cost)
+            return _ExactOT.apply(mass, ref_mass, cost)
         # log-domain: a small reg on a cost of order 1 underflows the plain kernel
-        return ot.sinkhorn2(mass, self.reference_mass, cost, self.ot_reg,
+        return ot.sinkhorn2(mass, ref_mass, cost, self.ot_reg,
                             method="sinkhorn_log", stopThr=1e-6, numItermax=1000)
+
+    def task_term(self, y_pred, y_true, idx):
+        """Weighted task loss ``L_w`` of the batch."""
+        return (self.data_weights[idx] * self.task_losses(y_pred, y_true)).mean()
 
     def forward(self, y_pred, y_true, idx, X):
         w = self.data_weights[idx]
         task = (w * self.task_losses(y_pred, y_true)).mean()
-        dist = self.ot_distance(X, y_true, w).to(task.dtype)
+        dist = self.ot_distance(X, y_true, w, idx).to(task.dtype)
         return task * dist ** self.ot_power
+
+    # ------------------------------------------------------------------ split training step
+    # ``loss = L_w * D`` with ``D = OT_w ** ot_power`` a scalar, so the gradient of every
+    # parameter of the task term is ``D`` times its gradient of ``L_w``, and the batch weights
+    # also get ``L_w * dD/dw``. The net backpropagates ``L_w`` (while a worker thread, if it
+    # has one, solves the OT problem), then ``finish_step`` scales the gradients by ``D`` and
+    # adds the OT part. The same value and gradients as ``forward`` + ``backward`` up to float
+    # rounding, and bit for bit the same with or without the worker thread.
+
+    @property
+    def can_split_step(self):
+        """Whether ``start_ot`` / ``finish_step`` apply (exact OT only)."""
+        return self.ot_method == "exact"
+
+    def start_ot(self, X, y, idx, executor=None):
+        """Start the OT solve of a training batch; returns a ``PendingOT``.
+
+        With an ``executor`` (one worker thread) the solve runs there, else here.
+        """
+        # ``masses`` in numpy: floor in float32, normalise in float64
+        w = self.data_weights.detach()[idx].cpu().numpy()
+        floored = np.maximum(w, np.float32(_MIN_MASS)).astype(np.float64)
+        floored_sum = floored.sum()
+        mass = floored / floored_sum
+        keep = self.reference_kept(idx)
+        with torch.no_grad():
+            cost = _to_numpy64(self.cost(X, y, keep))
+        ref_mass = _to_numpy64(self.reference_masses(keep))
+        if executor is None:
+            return PendingOT(idx, w, mass, floored_sum, solved=_solve_exact(mass, ref_mass, cost))
+        started = threading.Event()
+        future = executor.submit(_solve_exact, mass, ref_mass, cost, started)
+        # Wait (without the GIL) until the worker runs: else it may wait for the GIL for
+        # milliseconds while this thread runs the module.
+        started.wait()
+        return PendingOT(idx, w, mass, floored_sum, future=future)
+
+    def finish_step(self, task, pending, params):
+        """Complete the gradients after ``task.backward()``; returns the loss (no graph).
+
+        Parameters
+        ----------
+        task : torch.Tensor
+            The weighted task loss ``L_w`` of the batch, already backpropagated.
+        pending : PendingOT
+            From ``start_ot`` for the same batch.
+        params : iterable of torch.nn.Parameter
+            Every parameter the optimizer updates (their gradients are scaled by ``D``).
+        """
+        cost, grad_mass, result_code = pending.wait()
+        check_result(result_code)
+        task = task.detach()
+        with torch.no_grad():
+            # the float32 factor and its derivative, as autograd computes them in ``forward``
+            dist = torch.tensor(cost, dtype=torch.float64, device=task.device).to(task.dtype)
+            factor = dist ** self.ot_power
+            d_factor = task * self.ot_power * dist ** (self.ot_power - 1)
+            # back through the normalisation and the floor of the masses, in float64
+            g = grad_mass * float(d_factor)
+            g = g / pending.floored_sum - np.sum(g * pending.mass) / pending.floored_sum
+            g = np.where(pending.w >= np.float32(_MIN_MASS), g, 0.0)
+            weights = self.data_weights
+            for p in params:
+                if p.grad is not None and p is not weights:
+                    p.grad.mul_(factor)
+            idx = pending.idx
+            if weights.grad is None:
+                weights.grad = torch.zeros_like(weights)
+            else:
+                # L_w's gradient lives on the batch rows only: scale those, not all n
+                weights.grad[idx] = weights.grad[idx] * factor
+            weights.grad.index_add_(0, idx, torch.from_numpy(g).to(weights.grad))
+            return task * factor
