@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import inspect
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import torch
@@ -67,9 +66,12 @@ class LossValNet(NeuralNet):
     Two things make a training step cheaper, without changing what is computed
     (up to float rounding):
 
-    * with exact OT, and when torch may use more than one thread, the OT problem
-      of a batch is solved in a worker thread while the module runs forward and
-      backward (see ``LossValLoss.finish_step``);
+    * with exact OT, the OT problem is solved by POT's network simplex directly
+      and its gradient added after the task loss's backward pass (see
+      ``LossValLoss.finish_step``). ``LossValLoss.start_ot`` can also run the solve
+      in a worker thread beside backward; that is not used: on 2 cores the extra
+      thread oversubscribes torch's OpenMP threads and was measured much slower
+      whenever other work shared the CPU, for at most a 1.16x gain otherwise;
     * the optimizer updates the ``n_samples`` data weights with its fused
       kernel where it has one (one pass over ``n`` instead of several).
     """
@@ -111,20 +113,6 @@ class LossValNet(NeuralNet):
                     group["fused"] = True
         return args, kwargs
 
-    def fit_loop(self, X, y=None, epochs=None, **fit_params):
-        # Where torch may use more than one thread, a worker thread solves the OT problems
-        # while torch runs the module (see train_step_single). torch's thread count is left
-        # alone: it is process-wide state, and changing it under a fit running in another
-        # thread would change that fit's float rounding.
-        if not (self.criterion_.can_split_step and torch.get_num_threads() > 1):
-            return super().fit_loop(X, y, epochs=epochs, **fit_params)
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="skval-ot") as executor:
-            self._ot_executor = executor
-            try:
-                return super().fit_loop(X, y, epochs=epochs, **fit_params)
-            finally:
-                self._ot_executor = None
-
     def train_step_single(self, batch, **fit_params):
         criterion = self.criterion_
         if not criterion.can_split_step:
@@ -133,8 +121,7 @@ class LossValNet(NeuralNet):
         self._set_training(True)
         Xi, yi = unpack_data(batch)
         idx, y_true = Xi["idx"].to(self.device), yi.to(self.device)
-        pending = criterion.start_ot(Xi["X"].to(self.device), y_true, idx,
-                                     getattr(self, "_ot_executor", None))
+        pending = criterion.start_ot(Xi["X"].to(self.device), y_true, idx)
         try:
             y_pred = self.infer(Xi, **fit_params)
             task = criterion.task_term(y_pred, y_true, idx)
@@ -146,11 +133,6 @@ class LossValNet(NeuralNet):
         loss = criterion.finish_step(task, pending, params)
         self._check_finite(loss)
         return {"loss": loss, "y_pred": y_pred}
-
-    def __getstate__(self):
-        state = super().__getstate__()
-        state.pop("_ot_executor", None)
-        return state
 
     def train_step(self, batch, **fit_params):
         step = super().train_step(batch, **fit_params)
