@@ -222,9 +222,7 @@ def _report(rows, variants, command, ref_src, loads):
     lines = ["# skval fit speed and memory", "",
              f"Command: `{command}`", "",
              f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
-             f"Python {platform.python_version()}, torch threads per fit: {threads} "
-             "(skval solves its exact OT problems in a worker thread beside torch's threads "
-             "when torch has more than one; with one, in the training thread). "
+             f"Python {platform.python_version()}, torch threads per fit: {threads}. "
              "Each fit ran in a fresh process, the variants alternately "
              f"({', '.join(names[v] for v in variants)}). Other jobs may have shared the CPUs: "
              "compare the variants of one row rather than absolute times. 1-minute load average "
