@@ -14,7 +14,6 @@ respect to the masses, which flows back to ``w`` through the normalisation.
 
 from __future__ import annotations
 
-import threading
 
 import numpy as np
 import ot
@@ -37,7 +36,7 @@ _MIN_MASS = 1e-6
 _EMD_MAX_ITER = 100_000
 
 
-def _solve_exact(a, b, M, started=None):
+def _solve_exact(a, b, M):
     """Exact OT between float64 numpy masses ``a``, ``b`` for the cost ``M``.
 
     What ``ot.emd2`` does for its value and gradient, without its backend
@@ -52,8 +51,6 @@ def _solve_exact(a, b, M, started=None):
     result_code : int
         For ``check_result`` (warns when the solver did not converge).
     """
-    if started is not None:
-        started.set()
     if emd_c is None:  # pragma: no cover
         _, log = ot.lp.emd(a, b, M, numItermax=_EMD_MAX_ITER, log=True)
         return log["cost"], log["u"] - np.mean(log["u"]), log["result_code"]
@@ -85,29 +82,14 @@ class _ExactOT(torch.autograd.Function):
 
 
 class PendingOT:
-    """The OT factor of a training step: solved already, or being solved in a worker thread.
+    """The solved OT factor of a training step, from ``LossValLoss.start_ot``."""
 
-    Made by ``LossValLoss.start_ot``; ``LossValLoss.finish_step`` waits for it.
-    """
-
-    def __init__(self, idx, w, mass, floored_sum, future=None, solved=None):
+    def __init__(self, idx, w, mass, floored_sum, solved):
         self.idx = idx                  # row numbers of the batch
         self.w = w                      # their weights (float32 numpy copy)
         self.mass = mass                # OT masses: floored weights / floored_sum (float64)
         self.floored_sum = floored_sum
-        self.future = future
-        self.solved = solved
-
-    def wait(self):
-        """The solver's result; re-raises what the worker raised."""
-        if self.future is not None:
-            self.solved, self.future = self.future.result(), None
-        return self.solved
-
-    def cancel(self):
-        """Drop the solve if the worker has not started it."""
-        if self.future is not None:
-            self.future.cancel()
+        self.solved = solved            # (cost, gradient wrt mass, result code)
 
 
 class LossValLoss(nn.Module):
@@ -233,21 +215,17 @@ class LossValLoss(nn.Module):
     # ------------------------------------------------------------------ split training step
     # ``loss = L_w * D`` with ``D = OT_w ** ot_power`` a scalar, so the gradient of every
     # parameter of the task term is ``D`` times its gradient of ``L_w``, and the batch weights
-    # also get ``L_w * dD/dw``. The net backpropagates ``L_w`` (while a worker thread, if it
-    # has one, solves the OT problem), then ``finish_step`` scales the gradients by ``D`` and
-    # adds the OT part. The same value and gradients as ``forward`` + ``backward`` up to float
-    # rounding, and bit for bit the same with or without the worker thread.
+    # also get ``L_w * dD/dw``. The net backpropagates ``L_w``, then ``finish_step`` scales the
+    # gradients by ``D`` and adds the OT part. The same value and gradients as ``forward`` +
+    # ``backward`` up to float rounding.
 
     @property
     def can_split_step(self):
         """Whether ``start_ot`` / ``finish_step`` apply (exact OT only)."""
         return self.ot_method == "exact"
 
-    def start_ot(self, X, y, idx, executor=None):
-        """Start the OT solve of a training batch; returns a ``PendingOT``.
-
-        With an ``executor`` (one worker thread) the solve runs there, else here.
-        """
+    def start_ot(self, X, y, idx):
+        """Solve the OT problem of a training batch; returns a ``PendingOT``."""
         # ``masses`` in numpy: floor in float32, normalise in float64
         w = self.data_weights.detach()[idx].cpu().numpy()
         floored = np.maximum(w, np.float32(_MIN_MASS)).astype(np.float64)
@@ -257,14 +235,7 @@ class LossValLoss(nn.Module):
         with torch.no_grad():
             cost = _to_numpy64(self.cost(X, y, keep))
         ref_mass = _to_numpy64(self.reference_masses(keep))
-        if executor is None:
-            return PendingOT(idx, w, mass, floored_sum, solved=_solve_exact(mass, ref_mass, cost))
-        started = threading.Event()
-        future = executor.submit(_solve_exact, mass, ref_mass, cost, started)
-        # Wait (without the GIL) until the worker runs: else it may wait for the GIL for
-        # milliseconds while this thread runs the module.
-        started.wait()
-        return PendingOT(idx, w, mass, floored_sum, future=future)
+        return PendingOT(idx, w, mass, floored_sum, _solve_exact(mass, ref_mass, cost))
 
     def finish_step(self, task, pending, params):
         """Complete the gradients after ``task.backward()``; returns the loss (no graph).
@@ -278,7 +249,7 @@ class LossValLoss(nn.Module):
         params : iterable of torch.nn.Parameter
             Every parameter the optimizer updates (their gradients are scaled by ``D``).
         """
-        cost, grad_mass, result_code = pending.wait()
+        cost, grad_mass, result_code = pending.solved
         check_result(result_code)
         task = task.detach()
         with torch.no_grad():

@@ -68,10 +68,10 @@ class LossValNet(NeuralNet):
 
     * with exact OT, the OT problem is solved by POT's network simplex directly
       and its gradient added after the task loss's backward pass (see
-      ``LossValLoss.finish_step``). ``LossValLoss.start_ot`` can also run the solve
-      in a worker thread beside backward; that is not used: on 2 cores the extra
-      thread oversubscribes torch's OpenMP threads and was measured much slower
-      whenever other work shared the CPU, for at most a 1.16x gain otherwise;
+      ``LossValLoss.finish_step``). Solving it in a worker thread beside backward
+      was tried and dropped: on 2 cores the extra thread oversubscribes torch's
+      OpenMP threads (525 s instead of 13 s for a 10k-row fit on a busy machine)
+      for at most a 1.16x gain on an idle one;
     * the optimizer updates the ``n_samples`` data weights with its fused
       kernel where it has one (one pass over ``n`` instead of several).
     """
@@ -122,13 +122,9 @@ class LossValNet(NeuralNet):
         Xi, yi = unpack_data(batch)
         idx, y_true = Xi["idx"].to(self.device), yi.to(self.device)
         pending = criterion.start_ot(Xi["X"].to(self.device), y_true, idx)
-        try:
-            y_pred = self.infer(Xi, **fit_params)
-            task = criterion.task_term(y_pred, y_true, idx)
-            task.backward()
-        except BaseException:
-            pending.cancel()  # a solve already running is waited for by the executor
-            raise
+        y_pred = self.infer(Xi, **fit_params)
+        task = criterion.task_term(y_pred, y_true, idx)
+        task.backward()
         params = [p for _, p in self.get_all_learnable_params()]
         loss = criterion.finish_step(task, pending, params)
         self._check_finite(loss)
