@@ -481,6 +481,11 @@ def parse_args(argv):
     parser.add_argument("--methods", default=None, help=f"comma list of {', '.join(METHODS)}")
     parser.add_argument("--tasks", default=None, help=f"comma list of {', '.join(TASKS)}")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
+    parser.add_argument("--n-train", type=int, default=None,
+                        help=f"training rows of the generated tasks (default {GENERATED_SPLIT[0]}), "
+                             "to check the values at the batch sizes of larger data")
+    parser.add_argument("--rates", default=None,
+                        help=f"comma list of noise rates (default {','.join(map(str, RATES))})")
     parser.add_argument("--threads", type=int, default=1, help="torch / BLAS threads (default 1)")
     parser.add_argument("--skval-params", type=json.loads, default={},
                         help="JSON object of extra skval parameters, to compare variants, "
@@ -497,6 +502,12 @@ def main(argv=None):
     tasks = _choose(args.tasks or (",".join(QUICK_TASKS) if args.quick else None), TASKS, "tasks")
     seeds = range(args.seeds if args.seeds is not None else (1 if args.quick else 3))
     rates = (0.2,) if args.quick else RATES
+    if args.rates:
+        rates = tuple(float(r) for r in args.rates.split(","))
+    if args.n_train:
+        global N_GENERATED, GENERATED_SPLIT
+        GENERATED_SPLIT = (args.n_train, GENERATED_SPLIT[1])
+        N_GENERATED = max(N_GENERATED, sum(GENERATED_SPLIT) + 1000)
     args.max_epochs = QUICK_EPOCHS if args.quick else None
     args.out.mkdir(parents=True, exist_ok=True)
 

@@ -231,6 +231,7 @@ class _BaseLossVal(BaseEstimator):
             criterion__reference_targets=ref_targets,
             criterion__label_weight=self.label_weight,
             criterion__reference_rows=torch.from_numpy(ref_rows) if X_val is None else None,
+            criterion__random_state=seed,
             optimizer=self.optimizer,
             lr=self.lr,
             optimizer__param_groups=[("data_weights", {"lr": weight_lr})],

@@ -29,7 +29,12 @@ default="{activation}"
     ot_method : {{"exact", "sinkhorn"}}, default="exact"
         Exact OT (``ot.emd2``) or entropic OT (``ot.sinkhorn2``, regularised by
         ``ot_reg``) between each weighted batch and the reference rows. Exact is
-        faster on the CPU (about 10x on 128 x 256 problems).
+        faster on the CPU (about 10x on 128 x 256 problems). Where a batch times
+        the reference exceeds 32 x 256 rows (batches of more than 32 rows), the
+        exact problem is solved in blocks: the batch and the reference are cut
+        into ``k`` random parts (up to 8 with 256 reference rows, at least 32
+        reference and 16 batch rows each) and part ``i`` is transported to part
+        ``i``, a feasible plan of the full problem at ``1 / k`` of the cost.
     ot_reg : float, default=0.1
         Entropic regularisation of ``"sinkhorn"``, relative to the scaled cost.
     ot_power : float, default=2.0

@@ -15,6 +15,8 @@ respect to the masses, which flows back to ``w`` through the normalisation.
 from __future__ import annotations
 
 
+import math
+
 import numpy as np
 import ot
 import torch
@@ -34,6 +36,21 @@ except ImportError:  # pragma: no cover - a POT that moved it: go through ot.lp.
 _MIN_MASS = 1e-6
 # Network simplex iteration cap, POT's default.
 _EMD_MAX_ITER = 100_000
+# Size (batch rows x reference rows) of the OT work per step above which a batch is
+# split into blocks (``_solve_blocks``): 32 x 256, the problem of the default batch
+# size against the default reference; the blocks keep at least these many rows.
+_OT_BUDGET = 32 * 256
+_MIN_BLOCK_REFERENCE = 32
+_MIN_BLOCK_ROWS = 16
+
+
+def _emd(a, b, M):
+    """Network simplex for masses of equal sums: cost, dual potentials ``u``, ``v``, result code."""
+    if emd_c is None:  # pragma: no cover
+        _, log = ot.lp.emd(a, b, M, numItermax=_EMD_MAX_ITER, log=True)
+        return log["cost"], log["u"], log["v"], log["result_code"]
+    _, cost, u, v, result_code = emd_c(a, b, M, _EMD_MAX_ITER, 1)
+    return cost, u, v, result_code
 
 
 def _solve_exact(a, b, M):
@@ -51,14 +68,55 @@ def _solve_exact(a, b, M):
     result_code : int
         For ``check_result`` (warns when the solver did not converge).
     """
-    if emd_c is None:  # pragma: no cover
-        _, log = ot.lp.emd(a, b, M, numItermax=_EMD_MAX_ITER, log=True)
-        return log["cost"], log["u"] - np.mean(log["u"]), log["result_code"]
     b = b * a.sum(0) / b.sum(0, keepdims=True)  # as ot.emd2: the same total mass
-    _, cost, u, v, result_code = emd_c(a, b, M, _EMD_MAX_ITER, 1)
+    cost, u, v, result_code = _emd(a, b, M)
     # centre the duals as ot.lp.center_ot_dual does (the same float operations)
     u = u + (np.sum(b * v, axis=0) - np.sum(a * u, axis=0)) / (np.sum(a, axis=0) + np.sum(b, axis=0))
     return cost, u - np.mean(u), result_code
+
+
+def _n_blocks(n_rows, n_reference):
+    """Number of independent OT blocks a batch is split into (see ``_solve_blocks``)."""
+    k = math.ceil(n_rows * n_reference / _OT_BUDGET)
+    return max(1, min(k, n_reference // _MIN_BLOCK_REFERENCE, n_rows // _MIN_BLOCK_ROWS))
+
+
+def _solve_blocks(a, b, M, order):
+    """Exact OT restricted to ``k = _n_blocks(*M.shape)`` diagonal blocks.
+
+    The network simplex costs about ``len(a) * len(b)`` per problem, so a large batch
+    against the full reference is the dominant cost of a training step. The batch
+    rows (already in random order) are cut into ``k`` contiguous blocks and the
+    reference rows, in the random ``order``, into ``k`` groups; block ``i`` is
+    transported to group ``i`` with the group's masses rescaled to the block's
+    mass. That is a feasible plan of the full problem (an upper bound of its cost)
+    at ``1 / k`` of the work, and each block keeps the full problem's ratio of
+    batch to reference rows. With ``k == 1`` it is the exact OT of the batch.
+
+    Returns
+    -------
+    cost : float
+    grad_a : ndarray of shape (len(a),)
+        Gradient of the cost with respect to ``a`` (up to a constant when ``k == 1``).
+    result_code : int
+        The worst code of the blocks, for ``check_result``.
+    """
+    k = _n_blocks(*M.shape)
+    if k == 1:
+        return _solve_exact(a, b, M)
+    total, grad, worst = 0.0, np.empty_like(a), 1
+    for rows, group in zip(np.array_split(np.arange(len(a)), k), np.array_split(order, k)):
+        a_i = a[rows]
+        mass = a_i.sum()
+        b_i = b[group] * (mass / b[group].sum())
+        cost, u, v, code = _emd(a_i, b_i, np.ascontiguousarray(M[np.ix_(rows, group)]))
+        # OT is 1-homogeneous in the block's mass (both marginals scale with it), so the
+        # derivative along a_n includes the reference side: u_n + sum(b_i * v) / mass.
+        grad[rows] = u + np.dot(b_i, v) / mass
+        total += cost
+        if code != 1:
+            worst = code
+    return total, grad, worst
 
 
 def _to_numpy64(t):
@@ -69,8 +127,8 @@ class _ExactOT(torch.autograd.Function):
     """Exact OT cost between masses ``a`` and ``b`` for the cost ``M``; differentiable in ``a``."""
 
     @staticmethod
-    def forward(ctx, a, b, M):
-        cost, grad_a, result_code = _solve_exact(_to_numpy64(a), _to_numpy64(b), _to_numpy64(M))
+    def forward(ctx, a, b, M, order):
+        cost, grad_a, result_code = _solve_blocks(_to_numpy64(a), _to_numpy64(b), _to_numpy64(M), order)
         check_result(result_code)
         ctx.save_for_backward(torch.from_numpy(grad_a).to(a.device))
         return torch.tensor(cost, dtype=a.dtype, device=a.device)
@@ -78,7 +136,7 @@ class _ExactOT(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_output):
         (grad_a,) = ctx.saved_tensors
-        return grad_a * grad_output, None, None
+        return grad_a * grad_output, None, None, None
 
 
 class PendingOT:
@@ -124,11 +182,14 @@ class LossValLoss(nn.Module):
         then transported to the reference rows outside itself, so that no row is
         matched to its own copy (which would make the rows drawn into the
         reference look better than the rest).
+    random_state : int
+        Seed of the random split of the reference into blocks for large batches
+        (see ``_solve_blocks``).
     """
 
     def __init__(self, n_samples, task, reference, cost_scale=1.0, ot_method="exact",
                  ot_reg=0.1, ot_power=2.0, reference_targets=None, label_weight=0.0,
-                 reference_rows=None):
+                 reference_rows=None, random_state=0):
         super().__init__()
         self.data_weights = nn.Parameter(torch.ones(n_samples, dtype=torch.float32))
         self.register_buffer("reference", torch.as_tensor(reference, dtype=torch.float32))
@@ -145,13 +206,30 @@ class LossValLoss(nn.Module):
         self.register_buffer("reference_targets", torch.as_tensor(reference_targets))
         self.register_buffer("reference_rows", None if reference_rows is None
                              else torch.as_tensor(reference_rows, dtype=torch.long))
+        position = None
+        if reference_rows is not None:  # row number -> its place in the reference (-1: none)
+            position = torch.full((n_samples,), -1, dtype=torch.long)
+            position[self.reference_rows] = torch.arange(m)
+        self.register_buffer("reference_position", position)
+        self._generator = torch.Generator().manual_seed(int(random_state))
 
     def reference_kept(self, idx):
         """Mask of the reference rows a batch with rows ``idx`` is transported to (None: all)."""
-        if self.reference_rows is None:
+        if self.reference_position is None:
             return None
-        keep = ~torch.isin(self.reference_rows, idx)
-        return None if keep.all() or not keep.any() else keep
+        position = self.reference_position[idx]
+        position = position[position >= 0]
+        if len(position) == 0 or len(position) == len(self.reference_rows):
+            return None
+        keep = torch.ones(len(self.reference_rows), dtype=torch.bool, device=idx.device)
+        keep[position] = False
+        return keep
+
+    def reference_order(self, n_rows, m):
+        """A random order of ``m`` reference rows, for the blocks of ``_solve_blocks``."""
+        if _n_blocks(n_rows, m) == 1:
+            return None
+        return torch.randperm(m, generator=self._generator).numpy()
 
     def reference_masses(self, keep):
         """Uniform masses over the kept reference rows."""
@@ -197,7 +275,7 @@ class LossValLoss(nn.Module):
         mass = self.masses(w)
         ref_mass = self.reference_masses(keep)
         if self.ot_method == "exact":
-            return _ExactOT.apply(mass, ref_mass, cost)
+            return _ExactOT.apply(mass, ref_mass, cost, self.reference_order(*cost.shape))
         # log-domain: a small reg on a cost of order 1 underflows the plain kernel
         return ot.sinkhorn2(mass, ref_mass, cost, self.ot_reg,
                             method="sinkhorn_log", stopThr=1e-6, numItermax=1000)
@@ -235,7 +313,8 @@ class LossValLoss(nn.Module):
         with torch.no_grad():
             cost = _to_numpy64(self.cost(X, y, keep))
         ref_mass = _to_numpy64(self.reference_masses(keep))
-        return PendingOT(idx, w, mass, floored_sum, _solve_exact(mass, ref_mass, cost))
+        solved = _solve_blocks(mass, ref_mass, cost, self.reference_order(*cost.shape))
+        return PendingOT(idx, w, mass, floored_sum, solved)
 
     def finish_step(self, task, pending, params):
         """Complete the gradients after ``task.backward()``; returns the loss (no graph).

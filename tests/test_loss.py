@@ -1,0 +1,114 @@
+"""The LossVal criterion itself: the blocked OT solve, its gradient, the reference mask."""
+
+import numpy as np
+import ot
+import pytest
+import torch
+from sklearn.datasets import make_classification
+
+from skval import LossValClassifier
+from skval._loss import LossValLoss, _n_blocks, _solve_blocks, _solve_exact
+from skval.evaluation import auroc, inject_noise
+
+
+def _problem(n_rows, n_ref, seed=0):
+    rng = np.random.default_rng(seed)
+    X, R = rng.normal(size=(n_rows, 5)), rng.normal(size=(n_ref, 5)) + 0.5
+    M = ot.dist(X, R)
+    a = rng.uniform(0.5, 1.5, n_rows)
+    return a / a.sum(), np.full(n_ref, 1.0 / n_ref), M / M.mean(), rng.permutation(n_ref)
+
+
+@pytest.mark.parametrize("n_rows, n_ref, blocks", [
+    (32, 256, 1),     # the default batch against the default reference: one exact problem
+    (20, 256, 1),
+    (50, 256, 2),
+    (100, 256, 4),
+    (1024, 256, 8),   # at most n_ref // 32 groups of reference rows
+    (1000, 60, 1),    # a small X_val: too few reference rows to split
+    (40, 1024, 2),    # at least 16 batch rows per block
+])
+def test_number_of_blocks(n_rows, n_ref, blocks):
+    assert _n_blocks(n_rows, n_ref) == blocks
+
+
+def test_one_block_is_the_exact_ot():
+    a, b, M, order = _problem(32, 256)
+    cost, grad, code = _solve_blocks(a, b, M, order)
+    assert code == 1
+    assert cost == pytest.approx(ot.emd2(a, b, M), rel=1e-12)
+    assert np.array_equal(grad, _solve_exact(a, b, M)[1])
+
+
+@pytest.mark.parametrize("n_rows, n_ref", [(100, 256), (1024, 256), (300, 100)])
+def test_blocks_value_and_gradient(n_rows, n_ref):
+    a, b, M, order = _problem(n_rows, n_ref)
+    assert _n_blocks(n_rows, n_ref) > 1
+    cost, grad, code = _solve_blocks(a, b, M, order)
+    assert code == 1
+    # a feasible plan of the full problem: its cost bounds the exact OT from above
+    assert cost >= ot.emd2(a, b, M) - 1e-12
+    # OT is 1-homogeneous in the masses: the gradient integrates back to the cost
+    assert np.dot(a, grad) == pytest.approx(cost, rel=1e-9)
+    # and it is the derivative: finite differences along random directions
+    rng = np.random.default_rng(1)
+    for _ in range(3):
+        d = rng.normal(size=n_rows) * a
+        h = 1e-7
+        moved = _solve_blocks(a + h * d, b, M, order)[0]
+        assert (moved - cost) / h == pytest.approx(np.dot(grad, d), rel=1e-4, abs=1e-9)
+
+
+def _criterion(n_samples=600, n_ref=256, seed=0):
+    rng = np.random.default_rng(seed)
+    rows = np.sort(rng.choice(n_samples, n_ref, replace=False))
+    X = torch.from_numpy(rng.normal(size=(n_samples, 4)).astype(np.float32))
+    crit = LossValLoss(n_samples, "classification", X[rows], reference_rows=torch.from_numpy(rows),
+                       random_state=3)
+    return crit, X, rows
+
+
+def test_reference_mask_leaves_out_the_batch_rows():
+    crit, _, rows = _criterion()
+    idx = torch.arange(0, 600, 3)
+    keep = crit.reference_kept(idx)
+    assert keep.dtype == torch.bool and keep.shape == (256,)
+    np.testing.assert_array_equal(keep.numpy(), ~np.isin(rows, idx.numpy()))
+    outside = torch.tensor(np.setdiff1d(np.arange(600), rows)[:50])
+    assert crit.reference_kept(outside) is None            # no reference row in the batch
+    assert crit.reference_kept(torch.from_numpy(rows)) is None  # all of them: keep all
+
+
+def test_split_step_matches_autograd_with_blocks():
+    crit, X, _ = _criterion()
+    n_rows = 200
+    idx = torch.randperm(600, generator=torch.Generator().manual_seed(0))[:n_rows]
+    y = torch.randint(0, 2, (n_rows,))
+    logits = torch.randn(n_rows, 2, requires_grad=True)
+    with torch.no_grad():
+        crit.data_weights.uniform_(0.2, 1.8)
+
+    crit._generator.manual_seed(7)
+    loss = crit(logits, y, idx, X[idx])
+    loss.backward()
+    expected = crit.data_weights.grad.clone(), logits.grad.clone()
+    assert _n_blocks(n_rows, int(crit.reference_kept(idx).sum())) > 1
+
+    crit.data_weights.grad, logits.grad = None, None
+    crit._generator.manual_seed(7)
+    pending = crit.start_ot(X[idx], y, idx)
+    task = crit.task_term(logits, y, idx)
+    task.backward()
+    split = crit.finish_step(task, pending, [crit.data_weights, logits])
+    assert float(split) == pytest.approx(loss.item(), rel=1e-5)
+    torch.testing.assert_close(crit.data_weights.grad, expected[0], rtol=1e-4, atol=1e-9)
+    torch.testing.assert_close(logits.grad, expected[1], rtol=1e-4, atol=1e-9)
+
+
+def test_large_batches_still_find_flipped_labels():
+    # 4,000 rows: the "auto" batch of 40 rows against 256 reference rows is split in 2 blocks
+    X, y = make_classification(4000, n_features=10, n_informative=6, random_state=0)
+    X, y_noisy, flipped = inject_noise(X, y, kind="label", rate=0.2, random_state=0)
+    clf = LossValClassifier(max_epochs=10, random_state=0).fit(X, y_noisy)
+    assert clf.net_.batch_size == 40
+    assert auroc(clf.data_values_, flipped) >= 0.9
