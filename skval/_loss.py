@@ -42,6 +42,9 @@ _EMD_MAX_ITER = 100_000
 _OT_BUDGET = 32 * 256
 _MIN_BLOCK_REFERENCE = 32
 _MIN_BLOCK_ROWS = 16
+# Up to this many batch x reference entries the whole cost matrix is built in one call
+# and cut into blocks; above, only the blocks' entries are computed.
+_FULL_COST_MAX = 65_536
 
 
 def _emd(a, b, M):
@@ -81,6 +84,15 @@ def _n_blocks(n_rows, n_reference):
     return max(1, min(k, n_reference // _MIN_BLOCK_REFERENCE, n_rows // _MIN_BLOCK_ROWS))
 
 
+def _block_parts(n_rows, order, k):
+    """``(rows, group)`` of each block: a slice of the batch rows, an array of reference rows."""
+    sizes = np.full(k, n_rows // k)
+    sizes[: n_rows % k] += 1
+    ends = np.cumsum(sizes)
+    return [(slice(end - size, end), group)
+            for end, size, group in zip(ends, sizes, np.array_split(order, k))]
+
+
 def _solve_blocks(a, b, M, order):
     """Exact OT restricted to ``k = _n_blocks(*M.shape)`` diagonal blocks.
 
@@ -104,12 +116,18 @@ def _solve_blocks(a, b, M, order):
     k = _n_blocks(*M.shape)
     if k == 1:
         return _solve_exact(a, b, M)
+    return _solve_parts(a, b, [(rows, group, np.ascontiguousarray(M[rows][:, group]))
+                               for rows, group in _block_parts(len(a), order, k)])
+
+
+def _solve_parts(a, b, parts):
+    """``_solve_blocks`` from the blocks' ``(rows, group, cost)``."""
     total, grad, worst = 0.0, np.empty_like(a), 1
-    for rows, group in zip(np.array_split(np.arange(len(a)), k), np.array_split(order, k)):
+    for rows, group, M in parts:
         a_i = a[rows]
         mass = a_i.sum()
         b_i = b[group] * (mass / b[group].sum())
-        cost, u, v, code = _emd(a_i, b_i, np.ascontiguousarray(M[np.ix_(rows, group)]))
+        cost, u, v, code = _emd(a_i, b_i, M)
         # OT is 1-homogeneous in the block's mass (both marginals scale with it), so the
         # derivative along a_n includes the reference side: u_n + sum(b_i * v) / mass.
         grad[rows] = u + np.dot(b_i, v) / mass
@@ -245,7 +263,10 @@ class LossValLoss(nn.Module):
         return ((y_pred - y_true) ** 2).reshape(len(y_pred), -1).sum(dim=1)
 
     def cost(self, X, y, keep=None):
-        """Scaled squared Euclidean cost to the kept reference rows, plus the target term."""
+        """Scaled squared Euclidean cost to the kept reference rows, plus the target term.
+
+        ``keep``: a mask or index of the reference rows (None: all).
+        """
         reference = self.reference if keep is None else self.reference[keep]
         cost = torch.cdist(X, reference).pow_(2).div_(self.cost_scale)
         if self.label_weight > 0:
@@ -280,10 +301,6 @@ class LossValLoss(nn.Module):
         return ot.sinkhorn2(mass, ref_mass, cost, self.ot_reg,
                             method="sinkhorn_log", stopThr=1e-6, numItermax=1000)
 
-    def task_term(self, y_pred, y_true, idx):
-        """Weighted task loss ``L_w`` of the batch."""
-        return (self.data_weights[idx] * self.task_losses(y_pred, y_true)).mean()
-
     def forward(self, y_pred, y_true, idx, X):
         w = self.data_weights[idx]
         task = (w * self.task_losses(y_pred, y_true)).mean()
@@ -310,19 +327,35 @@ class LossValLoss(nn.Module):
         floored_sum = floored.sum()
         mass = floored / floored_sum
         keep = self.reference_kept(idx)
-        with torch.no_grad():
-            cost = _to_numpy64(self.cost(X, y, keep))
         ref_mass = _to_numpy64(self.reference_masses(keep))
-        solved = _solve_blocks(mass, ref_mass, cost, self.reference_order(*cost.shape))
+        n_ref = len(ref_mass)
+        k = _n_blocks(len(idx), n_ref)
+        with torch.no_grad():
+            if k == 1:
+                solved = _solve_exact(mass, ref_mass, _to_numpy64(self.cost(X, y, keep)))
+            elif len(idx) * n_ref <= _FULL_COST_MAX:  # one cost call beats k small ones
+                cost = _to_numpy64(self.cost(X, y, keep))
+                solved = _solve_blocks(mass, ref_mass, cost, self.reference_order(len(idx), n_ref))
+            else:  # as _solve_blocks, building only the blocks' costs (1 / k of the matrix)
+                kept = torch.arange(len(self.reference), device=X.device) if keep is None \
+                    else torch.nonzero(keep).squeeze(1)
+                parts = []
+                for rows, group in _block_parts(len(idx), self.reference_order(len(idx), n_ref), k):
+                    ref = kept[torch.from_numpy(group).to(kept.device)]
+                    parts.append((rows, group, _to_numpy64(self.cost(X[rows], y[rows], ref))))
+                solved = _solve_parts(mass, ref_mass, parts)
         return PendingOT(idx, w, mass, floored_sum, solved)
 
-    def finish_step(self, task, pending, params):
+    def finish_step(self, task, losses, pending, params):
         """Complete the gradients after ``task.backward()``; returns the loss (no graph).
 
         Parameters
         ----------
         task : torch.Tensor
-            The weighted task loss ``L_w`` of the batch, already backpropagated.
+            The weighted task loss ``L_w`` of the batch, computed with the batch's
+            weights detached and already backpropagated through the network.
+        losses : torch.Tensor
+            The batch rows' unweighted task losses (``dL_w / dw_n = losses_n / b``).
         pending : PendingOT
             From ``start_ot`` for the same batch.
         params : iterable of torch.nn.Parameter
@@ -345,10 +378,32 @@ class LossValLoss(nn.Module):
                 if p.grad is not None and p is not weights:
                     p.grad.mul_(factor)
             idx = pending.idx
-            if weights.grad is None:
-                weights.grad = torch.zeros_like(weights)
-            else:
-                # L_w's gradient lives on the batch rows only: scale those, not all n
-                weights.grad[idx] = weights.grad[idx] * factor
-            weights.grad.index_add_(0, idx, torch.from_numpy(g).to(weights.grad))
+            grad_w = losses.detach().mul(factor / len(idx)).add_(torch.from_numpy(g).to(losses))
+            self._add_weight_grad(idx, grad_w)
             return task * factor
+
+    def _add_weight_grad(self, idx, grad):
+        """Add ``grad`` to the gradient of the batch rows ``idx`` of the data weights.
+
+        After ``zero_grad()`` (gradients set to None) the gradient is rebuilt in a
+        buffer kept between steps, where only the previous batch's rows need
+        zeroing: O(batch) work instead of allocating and zeroing all n weights.
+        """
+        weights = self.data_weights
+        if weights.grad is not None:  # accumulating, or zeroed in place
+            weights.grad.index_add_(0, idx, grad.to(weights.grad.dtype))
+            return
+        buffer, previous = getattr(self, "_grad_buffer", None), getattr(self, "_grad_rows", None)
+        if buffer is None or buffer.shape != weights.shape or buffer.device != weights.device:
+            buffer = torch.zeros_like(weights)
+        elif previous is not None:
+            buffer[previous] = 0.0
+        buffer[idx] = grad.to(buffer.dtype)  # the rows of a batch are distinct
+        self._grad_buffer, self._grad_rows = buffer, idx
+        weights.grad = buffer
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        state.pop("_grad_buffer", None)  # a training scratch area of n floats
+        state.pop("_grad_rows", None)
+        return state

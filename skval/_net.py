@@ -103,13 +103,17 @@ class LossValNet(NeuralNet):
     def get_params_for_optimizer(self, prefix, named_parameters):
         args, kwargs = super().get_params_for_optimizer(prefix, named_parameters)
         # Adam & co. update all n data weights at every step (their moments move even where
-        # the gradient is 0): with the fused kernel that is one pass over n, not ~10.
+        # the gradient is 0): with the fused kernel that is one pass over n, not ~10. The
+        # network's own parameters get it too: on the CPU torch otherwise runs one tensor
+        # at a time (about 0.4 ms of a 3 ms step at 10k rows).
+        device_type = torch.device(self.device).type
         if prefix == "optimizer" and not {"fused", "foreach"} & kwargs.keys() \
-                and _fused_works(self.optimizer, torch.device(self.device).type):
-            weights = self.criterion_.data_weights
+                and _fused_works(self.optimizer, device_type):
             for group in args[0]:
-                if len(group["params"]) == 1 and group["params"][0] is weights \
-                        and not {"fused", "foreach"} & group.keys():
+                params = list(group["params"])
+                group["params"] = params
+                if params and not {"fused", "foreach"} & group.keys() and all(
+                        p.dtype == torch.float32 and p.device.type == device_type for p in params):
                     group["fused"] = True
         return args, kwargs
 
@@ -123,10 +127,13 @@ class LossValNet(NeuralNet):
         idx, y_true = Xi["idx"].to(self.device), yi.to(self.device)
         pending = criterion.start_ot(Xi["X"].to(self.device), y_true, idx)
         y_pred = self.infer(Xi, **fit_params)
-        task = criterion.task_term(y_pred, y_true, idx)
-        task.backward()
+        # the weights' own gradient is added by finish_step: backward only runs the network
+        losses = criterion.task_losses(y_pred, y_true)
+        task = (criterion.data_weights.detach()[idx] * losses).mean()
+        if task.requires_grad:  # False for a module without trainable parameters
+            task.backward()
         params = [p for _, p in self.get_all_learnable_params()]
-        loss = criterion.finish_step(task, pending, params)
+        loss = criterion.finish_step(task, losses, pending, params)
         self._check_finite(loss)
         return {"loss": loss, "y_pred": y_pred}
 

@@ -7,7 +7,7 @@ import torch
 from sklearn.datasets import make_classification
 
 from skval import LossValClassifier
-from skval._loss import LossValLoss, _n_blocks, _solve_blocks, _solve_exact
+from skval._loss import _FULL_COST_MAX, LossValLoss, _n_blocks, _solve_blocks, _solve_exact
 from skval.evaluation import auroc, inject_noise
 
 
@@ -79,10 +79,13 @@ def test_reference_mask_leaves_out_the_batch_rows():
     assert crit.reference_kept(torch.from_numpy(rows)) is None  # all of them: keep all
 
 
-def test_split_step_matches_autograd_with_blocks():
-    crit, X, _ = _criterion()
-    n_rows = 200
-    idx = torch.randperm(600, generator=torch.Generator().manual_seed(0))[:n_rows]
+@pytest.mark.parametrize("n_samples, n_rows", [
+    (600, 200),    # cost matrix built whole, then cut into blocks
+    (3000, 600),   # only the blocks' costs are built
+])
+def test_split_step_matches_autograd_with_blocks(n_samples, n_rows):
+    crit, X, _ = _criterion(n_samples)
+    idx = torch.randperm(n_samples, generator=torch.Generator().manual_seed(0))[:n_rows]
     y = torch.randint(0, 2, (n_rows,))
     logits = torch.randn(n_rows, 2, requires_grad=True)
     with torch.no_grad():
@@ -92,14 +95,17 @@ def test_split_step_matches_autograd_with_blocks():
     loss = crit(logits, y, idx, X[idx])
     loss.backward()
     expected = crit.data_weights.grad.clone(), logits.grad.clone()
-    assert _n_blocks(n_rows, int(crit.reference_kept(idx).sum())) > 1
+    n_ref = int(crit.reference_kept(idx).sum())
+    assert _n_blocks(n_rows, n_ref) > 1
+    assert (n_rows * n_ref > _FULL_COST_MAX) == (n_rows == 600)
 
     crit.data_weights.grad, logits.grad = None, None
     crit._generator.manual_seed(7)
     pending = crit.start_ot(X[idx], y, idx)
-    task = crit.task_term(logits, y, idx)
+    losses = crit.task_losses(logits, y)
+    task = (crit.data_weights.detach()[idx] * losses).mean()
     task.backward()
-    split = crit.finish_step(task, pending, [crit.data_weights, logits])
+    split = crit.finish_step(task, losses, pending, [crit.data_weights, logits])
     assert float(split) == pytest.approx(loss.item(), rel=1e-5)
     torch.testing.assert_close(crit.data_weights.grad, expected[0], rtol=1e-4, atol=1e-9)
     torch.testing.assert_close(logits.grad, expected[1], rtol=1e-4, atol=1e-9)
