@@ -24,6 +24,7 @@ from ._net import LossValNet, RowDataset, WeightHistory, batch_collate
 # Prefixes of the extra keyword parameters routed to the module and the optimizer.
 _PREFIXES = ("module__", "optimizer__")
 _OT_METHODS = ("exact", "sinkhorn")
+_WEIGHT_UPDATES = ("batch", "row")
 _PREDICT_CHUNK = 8192
 _AUTO_BATCH_MIN, _AUTO_BATCH_MAX = 32, 1024
 
@@ -108,6 +109,10 @@ class _BaseLossVal(BaseEstimator):
             _check_positive("batch_size", self.batch_size, numbers.Integral)
         _check_positive("lr", self.lr)
         _check_positive("weight_lr", self.weight_lr, allow_none=True)
+        if self.weight_update not in _WEIGHT_UPDATES:
+            raise ValueError(
+                f"weight_update must be one of {_WEIGHT_UPDATES}, got {self.weight_update!r}."
+            )
         _check_positive("n_reference", self.n_reference, numbers.Integral)
         if self.ot_method not in _OT_METHODS:
             raise ValueError(f"ot_method must be one of {_OT_METHODS}, got {self.ot_method!r}.")
@@ -248,6 +253,8 @@ class _BaseLossVal(BaseEstimator):
             device=device,
             verbose=self.verbose,
             positive_weights=self.positive_weights,
+            weight_update=self.weight_update,
+            weight_lr=weight_lr,
             **module_kwargs,
             **optimizer_kwargs,
         )

@@ -27,6 +27,7 @@ class LossValClassifier(ClassifierMixin, _BaseLossVal):
         batch_size="auto",
         optimizer=torch.optim.Adam,
         weight_lr=None,
+        weight_update="batch",
         ot_method="exact",
         ot_reg=0.1,
         ot_power=2.0,
@@ -49,6 +50,7 @@ class LossValClassifier(ClassifierMixin, _BaseLossVal):
         self.batch_size = batch_size
         self.optimizer = optimizer
         self.weight_lr = weight_lr
+        self.weight_update = weight_update
         self.ot_method = ot_method
         self.ot_reg = ot_reg
         self.ot_power = ot_power

@@ -22,10 +22,20 @@ default="{activation}"
         Without ``X_val`` a batch never exceeds half the rows, so part of the
         reference always lies outside it.
     optimizer : torch.optim.Optimizer class, default=torch.optim.Adam
-        Optimizer of the network and of the data weights; ``optimizer__*`` keyword
-        parameters are passed to it.
+        Optimizer of the network (and of the data weights with
+        ``weight_update="row"``); ``optimizer__*`` keyword parameters are passed to it.
     weight_lr : float or None, default=None
         Learning rate of the data weights (``None``: ``lr``).
+    weight_update : {{"batch", "row"}}, default="batch"
+        How the data weights move. ``"row"``: the network's ``optimizer`` moves
+        them as in the paper; with Adam each weight's step is divided by its own
+        gradient history, so every row whose gradient keeps its sign falls at the
+        same speed whatever the size of its loss. ``"batch"``: Adam's per-row
+        momentum, but one second moment shared by the batch (the running squared
+        median absolute gradient), so a typical row still moves about
+        ``weight_lr`` per step and a row with three times the batch's median
+        gradient moves three times as far. Ranks noisy rows better on the
+        quality benchmark (see BENCHMARKS.md).
     ot_method : {{"exact", "sinkhorn"}}, default="exact"
         Exact OT (``ot.emd2``) or entropic OT (``ot.sinkhorn2``, regularised by
         ``ot_reg``) between each weighted batch and the reference rows. Exact is

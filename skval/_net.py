@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import math
 
 import numpy as np
 import torch
@@ -76,9 +77,20 @@ class LossValNet(NeuralNet):
       kernel where it has one (one pass over ``n`` instead of several).
     """
 
-    def __init__(self, *args, positive_weights=True, **kwargs):
+    def __init__(self, *args, positive_weights=True, weight_update="row", weight_lr=None,
+                 **kwargs):
         super().__init__(*args, **kwargs)
         self.positive_weights = positive_weights
+        self.weight_update = weight_update
+        self.weight_lr = weight_lr
+
+    def initialize_optimizer(self, *args, **kwargs):
+        super().initialize_optimizer(*args, **kwargs)
+        self.weight_optimizer_ = None
+        if self.weight_update == "batch":
+            lr = self.lr if self.weight_lr is None else self.weight_lr
+            self.weight_optimizer_ = BatchScaledMomentum(self.criterion_.data_weights, lr=lr)
+        return self
 
     def infer(self, x, **fit_params):
         # The user's module only takes the features; the row numbers are for the criterion.
@@ -102,6 +114,10 @@ class LossValNet(NeuralNet):
 
     def get_params_for_optimizer(self, prefix, named_parameters):
         args, kwargs = super().get_params_for_optimizer(prefix, named_parameters)
+        if prefix == "optimizer" and self.weight_update == "batch":
+            # the data weights are moved by BatchScaledMomentum (see train_step)
+            weights = self.criterion_.data_weights
+            args = ([g for g in args[0] if not any(p is weights for p in g["params"])],)
         # Adam & co. update all n data weights at every step (their moments move even where
         # the gradient is 0): with the fused kernel that is one pass over n, not ~10. The
         # network's own parameters get it too: on the CPU torch otherwise runs one tensor
@@ -139,10 +155,62 @@ class LossValNet(NeuralNet):
 
     def train_step(self, batch, **fit_params):
         step = super().train_step(batch, **fit_params)
+        if self.weight_optimizer_ is not None:
+            self.weight_optimizer_.step(unpack_data(batch)[0]["idx"].to(self.device))
         if self.positive_weights:
             with torch.no_grad():
                 self.criterion_.data_weights.clamp_(min=0.0)
         return step
+
+
+class BatchScaledMomentum:
+    """Adam-style update of the data weights that keeps the size of each row's gradient.
+
+    Adam divides each weight's step by the root of that weight's own mean squared
+    gradient, so every row whose gradient keeps its sign moves at the same speed
+    whatever the size of its loss. Here the first moment is per row, as in Adam,
+    but the second moment is one number: a running mean of the squared median
+    absolute gradient of the batch rows. A typical row then moves about ``lr``
+    per step, like under Adam, and a row whose gradient is three times the
+    batch's median moves three times as far.
+
+    Parameters
+    ----------
+    weights : torch.nn.Parameter
+        The data weights; their ``.grad`` holds the batch rows' gradient after
+        the loss's backward pass (zero elsewhere).
+    lr : float
+        Step size.
+    betas : tuple of float, default=(0.9, 0.999)
+        Decay of the first moment (per row) and of the shared second moment.
+    eps : float, default=1e-12
+        Added to the root of the second moment.
+    """
+
+    def __init__(self, weights, lr, betas=(0.9, 0.999), eps=1e-12):
+        self.weights = weights
+        self.lr = lr
+        self.betas = betas
+        self.eps = eps
+        self.exp_avg = torch.zeros_like(weights, memory_format=torch.contiguous_format)
+        self.exp_avg_sq = 0.0
+        self.steps = 0
+
+    @torch.no_grad()
+    def step(self, idx):
+        """Move the weights by their gradient of this step (batch rows ``idx``); clear it."""
+        grad = self.weights.grad
+        if grad is None:
+            return
+        beta1, beta2 = self.betas
+        self.steps += 1
+        self.exp_avg.mul_(beta1).add_(grad, alpha=1 - beta1)
+        scale = float(grad[idx].abs().median()) if len(idx) else 0.0
+        self.exp_avg_sq = beta2 * self.exp_avg_sq + (1 - beta2) * scale ** 2
+        denom = math.sqrt(self.exp_avg_sq / (1 - beta2 ** self.steps)) + self.eps
+        self.weights.add_(self.exp_avg, alpha=-self.lr / (1 - beta1 ** self.steps) / denom)
+        # the torch optimizer's zero_grad() does not see the weights: clear them here
+        self.weights.grad = None
 
 
 class WeightHistory(Callback):

@@ -242,12 +242,37 @@ def test_custom_module_instance_not_modified(diabetes):
     assert reg.net_.module_ is not net
 
 
-def test_weight_lr_is_separate(diabetes):
+@pytest.mark.parametrize("weight_update", ["batch", "row"])
+def test_weight_lr_is_separate(diabetes, weight_update):
     X, y = diabetes
-    frozen = LossValRegressor(weight_lr=1e-12, **FAST).fit(X, y)
+    frozen = LossValRegressor(weight_lr=1e-12, weight_update=weight_update, **FAST).fit(X, y)
     np.testing.assert_allclose(frozen.data_values_, 1.0, atol=1e-6)
     groups = frozen.net_.optimizer_.param_groups
-    assert sorted(g["lr"] for g in groups) == [1e-12, 0.01]
+    weights = frozen.net_.criterion_.data_weights
+    if weight_update == "row":  # the network's optimizer moves the weights, in their own group
+        assert sorted(g["lr"] for g in groups) == [1e-12, 0.01]
+    else:  # BatchScaledMomentum moves them; the network's optimizer never sees them
+        assert [g["lr"] for g in groups] == [0.01]
+        assert not any(p is weights for g in groups for p in g["params"])
+        assert frozen.net_.weight_optimizer_.lr == 1e-12
+
+
+def test_batch_update_keeps_the_size_of_each_gradient():
+    from skval._net import BatchScaledMomentum
+
+    weights = nn.Parameter(torch.ones(4))
+    update = BatchScaledMomentum(weights, lr=0.1)
+    weights.grad = torch.tensor([1.0, 3.0, -2.0, 0.0])
+    update.step(torch.tensor([0, 1, 2]))
+    # first step: the bias-corrected moments are the gradient and the squared batch median (2)
+    torch.testing.assert_close(weights.detach(), torch.tensor([0.95, 0.85, 1.1, 1.0]))
+    assert weights.grad is None
+    # Adam's first step moves every row by lr, whatever its gradient
+    adam_weights = nn.Parameter(torch.ones(4))
+    adam = torch.optim.Adam([adam_weights], lr=0.1)
+    adam_weights.grad = torch.tensor([1.0, 3.0, -2.0, 0.0])
+    adam.step()
+    torch.testing.assert_close(adam_weights.detach(), torch.tensor([0.9, 0.9, 1.1, 1.0]))
 
 
 def test_sinkhorn_and_paper_options(flipped_cancer):
@@ -255,8 +280,9 @@ def test_sinkhorn_and_paper_options(flipped_cancer):
     sink = LossValClassifier(ot_method="sinkhorn", max_epochs=10, random_state=0).fit(X, y)
     assert np.isfinite(sink.data_values_).all()
     assert roc_auc_score(flipped, -sink.data_values_) > 0.8
-    # the authors' formulation: OT not squared, weights free to turn negative
-    paper = LossValClassifier(ot_power=1.0, positive_weights=False, random_state=0).fit(X, y)
+    # the authors' formulation: OT not squared, weights free to turn negative, moved by Adam
+    paper = LossValClassifier(ot_power=1.0, positive_weights=False, weight_update="row",
+                              random_state=0).fit(X, y)
     assert np.isfinite(paper.data_values_).all()
     assert roc_auc_score(flipped, -paper.data_values_) > 0.8
 

@@ -101,6 +101,7 @@ def test_wrong_feature_count_at_predict(est_cls):
         ("weight_lr", 0.0, ValueError, "weight_lr must be > 0"),
         ("n_reference", -1, ValueError, "n_reference must be > 0"),
         ("ot_method", "fast", ValueError, "ot_method must be one of"),
+        ("weight_update", "adam", ValueError, r"weight_update must be one of \('batch', 'row'\), got 'adam'"),
         ("label_weight", -1.0, ValueError, "label_weight must be a number >= 0"),
         ("activation", "swish", ValueError, "activation must be one of"),
         ("hidden_layer_sizes", (10, 0), ValueError, "each of hidden_layer_sizes must be > 0"),
