@@ -118,3 +118,24 @@ def test_large_batches_still_find_flipped_labels():
     clf = LossValClassifier(max_epochs=10, random_state=0).fit(X, y_noisy)
     assert clf.net_.batch_size == 40
     assert auroc(clf.data_values_, flipped) >= 0.9
+
+
+@pytest.mark.parametrize("task", ["classification", "regression"])
+def test_label_term_of_the_cost(task):
+    reference = torch.zeros(3, 2)
+    targets = torch.tensor([0, 1, 1]) if task == "classification" else torch.tensor([0.0, 1.0, -2.0])
+    X = torch.tensor([[1.0, 0.0], [0.0, 2.0]])
+    y = torch.tensor([1, 0]) if task == "classification" else torch.tensor([1.0, 0.0])
+    plain = LossValLoss(2, task, reference, cost_scale=2.0)
+    labelled = LossValLoss(2, task, reference, cost_scale=2.0, reference_targets=targets,
+                           label_weight=0.5)
+    features = torch.tensor([[0.5, 0.5, 0.5], [2.0, 2.0, 2.0]])  # squared distance / cost_scale
+    torch.testing.assert_close(plain.cost(X, y), features)
+    if task == "classification":  # a label mismatch costs label_weight
+        extra = torch.tensor([[1.0, 0.0, 0.0], [0.0, 1.0, 1.0]])
+    else:  # the squared target difference, times label_weight
+        extra = torch.tensor([[1.0, 0.0, 9.0], [0.0, 1.0, 4.0]])
+    torch.testing.assert_close(labelled.cost(X, y), features + 0.5 * extra)
+    # keep: a mask of the reference rows
+    keep = torch.tensor([True, False, True])
+    torch.testing.assert_close(labelled.cost(X, y, keep), (features + 0.5 * extra)[:, keep])
