@@ -10,6 +10,8 @@ For a batch ``B`` with rows ``x_n``, targets ``y_n`` and learnable weights ``w_n
 The OT cost matrix does not depend on the weights, so it is built without
 gradient; POT returns the dual potentials as the gradient of the OT cost with
 respect to the masses, which flows back to ``w`` through the normalisation.
+Batches larger than the default 32 rows are transported in blocks
+(``_solve_blocks``), which keeps the OT work per step near that of a 32-row batch.
 """
 
 from __future__ import annotations

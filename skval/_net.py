@@ -64,17 +64,22 @@ def _fused_works(optimizer, device_type):
 class LossValNet(NeuralNet):
     """skorch net whose criterion sees the batch rows and their row numbers.
 
-    Two things make a training step cheaper, without changing what is computed
-    (up to float rounding):
+    With ``weight_update="batch"`` the data weights are left out of the torch
+    optimizer and moved by ``BatchScaledMomentum`` after each step; with
+    ``"row"`` the optimizer moves them in their own parameter group.
+
+    What makes a training step cheaper, without changing what is computed (up to
+    float rounding):
 
     * with exact OT, the OT problem is solved by POT's network simplex directly
-      and its gradient added after the task loss's backward pass (see
-      ``LossValLoss.finish_step``). Solving it in a worker thread beside backward
-      was tried and dropped: on 2 cores the extra thread oversubscribes torch's
-      OpenMP threads (525 s instead of 13 s for a 10k-row fit on a busy machine)
-      for at most a 1.16x gain on an idle one;
-    * the optimizer updates the ``n_samples`` data weights with its fused
-      kernel where it has one (one pass over ``n`` instead of several).
+      and its gradient, with the weights' own gradient, added after the network's
+      backward pass (see ``LossValLoss.finish_step``); backward never touches the
+      ``n_samples`` weights. Solving the OT in a worker thread beside backward was
+      tried and dropped: on 2 cores the extra thread oversubscribes torch's
+      OpenMP threads for at most a 1.16x gain;
+    * the optimizer uses its fused kernel where it has one, for the network's
+      parameters (torch otherwise runs Adam tensor by tensor on the CPU) and, with
+      ``"row"``, for the data weights (one pass over ``n`` instead of several).
     """
 
     def __init__(self, *args, positive_weights=True, weight_update="row", weight_lr=None,
