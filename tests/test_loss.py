@@ -139,3 +139,29 @@ def test_label_term_of_the_cost(task):
     # keep: a mask of the reference rows
     keep = torch.tensor([True, False, True])
     torch.testing.assert_close(labelled.cost(X, y, keep), (features + 0.5 * extra)[:, keep])
+
+
+def test_weight_gradient_buffer_is_reused_and_cleared():
+    crit, X, _ = _criterion(n_samples=100, n_ref=40)
+    y = torch.zeros(10, dtype=torch.long)
+
+    def step(idx):
+        logits = torch.randn(10, 2, generator=torch.Generator().manual_seed(int(idx[0])))
+        pending = crit.start_ot(X[idx], y, idx)
+        losses = crit.task_losses(logits, y)
+        task = (crit.data_weights.detach()[idx] * losses).mean()
+        crit.finish_step(task, losses, pending, [crit.data_weights])
+        return crit.data_weights.grad
+
+    first = step(torch.arange(0, 10)).clone()
+    assert first[:10].abs().min() > 0 and not first[10:].any()
+    crit.data_weights.grad = None  # as zero_grad() does
+    second = step(torch.arange(50, 60))
+    assert second is crit._grad_buffer  # the same n-vector, rebuilt in place
+    assert not second[:10].any() and second[50:60].abs().min() > 0
+    assert np.count_nonzero(second.numpy()) == 10
+    # a gradient that is already there (zero_grad(set_to_none=False), accumulation) is added to
+    crit.data_weights.grad = torch.ones(100)
+    third = step(torch.arange(50, 60))
+    torch.testing.assert_close(third[50:60], second[50:60] + 1)
+    assert (third[:50] == 1).all()
