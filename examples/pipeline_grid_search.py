@@ -8,7 +8,6 @@ Metadata routing sends ``X_val`` / ``y_val`` to the LossVal step, and
 
 import argparse
 
-import numpy as np
 import sklearn
 from sklearn.datasets import load_wine
 from sklearn.model_selection import GridSearchCV, train_test_split

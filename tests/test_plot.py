@@ -1,6 +1,5 @@
 """skval.plot renders headless to non-empty PNGs."""
 
-import numpy as np
 import pytest
 
 matplotlib = pytest.importorskip("matplotlib")
