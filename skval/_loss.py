@@ -224,14 +224,13 @@ class LossValLoss(nn.Module):
         if reference_targets is None:
             reference_targets = torch.zeros(m)
         self.register_buffer("reference_targets", torch.as_tensor(reference_targets))
-        self.register_buffer("reference_rows", None if reference_rows is None
-                             else torch.as_tensor(reference_rows, dtype=torch.long))
         position = None
         if reference_rows is not None:  # row number -> its place in the reference (-1: none)
             position = torch.full((n_samples,), -1, dtype=torch.long)
-            position[self.reference_rows] = torch.arange(m)
+            position[torch.as_tensor(reference_rows, dtype=torch.long)] = torch.arange(m)
         self.register_buffer("reference_position", position)
         self._generator = torch.Generator().manual_seed(int(random_state))
+        self._grad_buffer = self._grad_rows = None  # see _add_weight_grad
 
     def reference_kept(self, idx):
         """Mask of the reference rows a batch with rows ``idx`` is transported to (None: all)."""
@@ -239,9 +238,9 @@ class LossValLoss(nn.Module):
             return None
         position = self.reference_position[idx]
         position = position[position >= 0]
-        if len(position) == 0 or len(position) == len(self.reference_rows):
+        if len(position) == 0 or len(position) == len(self.reference):
             return None
-        keep = torch.ones(len(self.reference_rows), dtype=torch.bool, device=idx.device)
+        keep = torch.ones(len(self.reference), dtype=torch.bool, device=idx.device)
         keep[position] = False
         return keep
 
@@ -333,9 +332,7 @@ class LossValLoss(nn.Module):
         n_ref = len(ref_mass)
         k = _n_blocks(len(idx), n_ref)
         with torch.no_grad():
-            if k == 1:
-                solved = _solve_exact(mass, ref_mass, _to_numpy64(self.cost(X, y, keep)))
-            elif len(idx) * n_ref <= _FULL_COST_MAX:  # one cost call beats k small ones
+            if k == 1 or len(idx) * n_ref <= _FULL_COST_MAX:  # one cost call beats k small ones
                 cost = _to_numpy64(self.cost(X, y, keep))
                 solved = _solve_blocks(mass, ref_mass, cost, self.reference_order(len(idx), n_ref))
             else:  # as _solve_blocks, building only the blocks' costs (1 / k of the matrix)
@@ -395,17 +392,15 @@ class LossValLoss(nn.Module):
         if weights.grad is not None:  # accumulating, or zeroed in place
             weights.grad.index_add_(0, idx, grad.to(weights.grad.dtype))
             return
-        buffer, previous = getattr(self, "_grad_buffer", None), getattr(self, "_grad_rows", None)
-        if buffer is None or buffer.shape != weights.shape or buffer.device != weights.device:
-            buffer = torch.zeros_like(weights)
-        elif previous is not None:
-            buffer[previous] = 0.0
-        buffer[idx] = grad.to(buffer.dtype)  # the rows of a batch are distinct
-        self._grad_buffer, self._grad_rows = buffer, idx
-        weights.grad = buffer
+        if self._grad_buffer is None:
+            self._grad_buffer = torch.zeros_like(weights)
+        else:
+            self._grad_buffer[self._grad_rows] = 0.0
+        self._grad_buffer[idx] = grad.to(weights.dtype)  # the rows of a batch are distinct
+        self._grad_rows = idx
+        weights.grad = self._grad_buffer
 
     def __getstate__(self):
         state = self.__dict__.copy()
-        state.pop("_grad_buffer", None)  # a training scratch area of n floats
-        state.pop("_grad_rows", None)
+        state["_grad_buffer"] = state["_grad_rows"] = None  # training scratch of n floats
         return state

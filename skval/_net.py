@@ -130,9 +130,8 @@ class LossValNet(NeuralNet):
         device_type = torch.device(self.device).type
         if prefix == "optimizer" and not {"fused", "foreach"} & kwargs.keys() \
                 and _fused_works(self.optimizer, device_type):
-            for group in args[0]:
-                params = list(group["params"])
-                group["params"] = params
+            for group in args[0]:  # skorch gives each group's params as a list
+                params = group["params"]
                 if params and not {"fused", "foreach"} & group.keys() and all(
                         p.dtype == torch.float32 and p.device.type == device_type for p in params):
                     group["fused"] = True
