@@ -63,9 +63,9 @@ def test_feature_noise_rows_found_without_X_val(flipped_cancer):
 
 
 # ---------------------------------------------------------------- API basics
-def test_classifier_outputs(flipped_cancer):
-    X, y, _, _ = flipped_cancer
-    clf = LossValClassifier(**FAST).fit(X, y)
+def test_classifier_outputs(flipped_cancer, cancer_clf):
+    X, _, _, _ = flipped_cancer
+    clf = cancer_clf  # LossValClassifier(**FAST).fit(X, y)
     proba = clf.predict_proba(X[:7])
     assert proba.shape == (7, 2)
     np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-6)
@@ -75,9 +75,9 @@ def test_classifier_outputs(flipped_cancer):
     assert np.all(clf.data_values_ >= 0)
 
 
-def test_regressor_keeps_target_shape(diabetes):
+def test_regressor_keeps_target_shape(diabetes, diabetes_reg):
     X, y = diabetes
-    reg = LossValRegressor(**FAST).fit(X, y)
+    reg = diabetes_reg  # LossValRegressor(**FAST).fit(X, y)
     assert reg.predict(X[:5]).shape == (5,)
     assert not hasattr(reg, "predict_proba")
     assert reg.score(X, y) > 0.3
@@ -90,6 +90,12 @@ def test_regressor_keeps_target_shape(diabetes):
     assert reg2.data_values_.shape == (len(X),)
 
 
+def test_shared_fits_are_FAST(cancer_clf, diabetes_reg):
+    """conftest's shared fits are the ``**FAST`` fits that the tests here read in their place."""
+    assert cancer_clf.get_params() == LossValClassifier(**FAST).get_params()
+    assert diabetes_reg.get_params() == LossValRegressor(**FAST).get_params()
+
+
 def test_unfitted_predict_raises():
     with pytest.raises(NotFittedError):
         LossValClassifier().predict(np.zeros((2, 3)))
@@ -97,9 +103,9 @@ def test_unfitted_predict_raises():
         LossValRegressor().predict(np.zeros((2, 3)))
 
 
-def test_same_random_state_gives_identical_values(flipped_cancer):
+def test_same_random_state_gives_identical_values(flipped_cancer, cancer_clf):
     X, y, _, _ = flipped_cancer
-    a = LossValClassifier(**FAST).fit(X, y).data_values_
+    a = cancer_clf.data_values_  # LossValClassifier(**FAST).fit(X, y), fitted earlier
     b = LossValClassifier(**FAST).fit(X, y).data_values_
     c = LossValClassifier(max_epochs=5, random_state=1).fit(X, y).data_values_
     np.testing.assert_array_equal(a, b)
@@ -128,13 +134,13 @@ def test_three_classes():
     assert clf.score(X, y + 10) > 0.9
 
 
-def test_dataframe_input_keeps_feature_names(flipped_cancer):
+def test_dataframe_input_keeps_feature_names(flipped_cancer, cancer_clf):
     pd = pytest.importorskip("pandas")
     X, y, _, _ = flipped_cancer
     df = pd.DataFrame(X, columns=[f"f{i}" for i in range(X.shape[1])], index=np.arange(len(X)) * 3)
     clf = LossValClassifier(**FAST).fit(df, pd.Series(y, index=df.index))
     assert list(clf.feature_names_in_) == list(df.columns)
-    np.testing.assert_array_equal(clf.predict(df), LossValClassifier(**FAST).fit(X, y).predict(X))
+    np.testing.assert_array_equal(clf.predict(df), cancer_clf.predict(X))  # same fit on the ndarray
     with pytest.warns(UserWarning, match="feature names"):
         clf.predict(X)
 
@@ -159,19 +165,17 @@ def test_inputs_are_not_modified(flipped_cancer):
     np.testing.assert_array_equal(X32[:50], copies[2])
 
 
-def test_every_row_is_trained_on(flipped_cancer):
+def test_every_row_is_trained_on(cancer_clf):
     """No internal hold-out: every weight moves away from its initial 1."""
-    X, y, _, _ = flipped_cancer
-    clf = LossValClassifier(**FAST).fit(X, y)
-    assert np.all(clf.data_values_ != 1.0)
+    assert np.all(cancer_clf.data_values_ != 1.0)
 
 
-def test_weight_history(diabetes):
+def test_weight_history(diabetes, diabetes_reg):
     X, y = diabetes
     reg = LossValRegressor(max_epochs=4, record_history=True, random_state=0).fit(X, y)
     assert reg.weight_history_.shape == (4, len(X))
     np.testing.assert_allclose(reg.weight_history_[-1], reg.data_values_, rtol=1e-6)
-    assert not hasattr(LossValRegressor(**FAST).fit(X, y), "weight_history_")
+    assert not hasattr(diabetes_reg, "weight_history_")  # LossValRegressor(**FAST), no history
 
 
 # ---------------------------------------------------------------- scikit-learn workflows
@@ -206,9 +210,9 @@ def test_grid_search_parallel(flipped_cancer):
     assert grid.best_estimator_.data_values_.shape == (len(X),)
 
 
-def test_pickle_round_trip(flipped_cancer):
-    X, y, _, _ = flipped_cancer
-    clf = LossValClassifier(**FAST).fit(X, y)
+def test_pickle_round_trip(flipped_cancer, cancer_clf):
+    X, _, _, _ = flipped_cancer
+    clf = cancer_clf  # LossValClassifier(**FAST).fit(X, y)
     loaded = pickle.loads(pickle.dumps(clf))
     np.testing.assert_array_equal(loaded.predict_proba(X), clf.predict_proba(X))
     np.testing.assert_array_equal(loaded.data_values_, clf.data_values_)

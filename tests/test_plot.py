@@ -11,10 +11,9 @@ from skval.plot import plot_discovery, plot_history, plot_removal, plot_values  
 
 
 @pytest.fixture(scope="module")
-def fitted(flipped_cancer):
-    X, y, flipped, _ = flipped_cancer
-    clf = LossValClassifier(max_epochs=3, record_history=True, random_state=0).fit(X, y)
-    return clf, flipped
+def fitted(flipped_cancer, cancer_clf_history):
+    # LossValClassifier(max_epochs=3, record_history=True, random_state=0) fitted on X, y (conftest)
+    return cancer_clf_history, flipped_cancer[2]
 
 
 def _png_ok(ax, tmp_path, name):

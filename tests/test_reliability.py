@@ -7,7 +7,6 @@ import warnings
 import joblib
 import numpy as np
 import pytest
-import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sklearn.model_selection import GridSearchCV
@@ -79,7 +78,7 @@ class _InterruptAt(Callback):
             raise KeyboardInterrupt
 
 
-def test_keyboard_interrupt_keeps_values_so_far(flipped_cancer):
+def test_keyboard_interrupt_keeps_values_so_far(flipped_cancer, cancer_clf_history):
     X, y, _, _ = flipped_cancer
     est = LossValClassifier(max_epochs=10, record_history=True, random_state=0,
                             callbacks=[_InterruptAt(3)])
@@ -90,7 +89,7 @@ def test_keyboard_interrupt_keeps_values_so_far(flipped_cancer):
     np.testing.assert_allclose(est.data_values_, est.weight_history_[-1])
     assert est.predict(X).shape == (len(X),)
     # the values are those of a run stopped after 3 epochs
-    three = LossValClassifier(max_epochs=3, random_state=0).fit(X, y)
+    three = cancer_clf_history  # LossValClassifier(max_epochs=3, record_history=True, random_state=0)
     np.testing.assert_allclose(est.data_values_, three.data_values_, rtol=1e-6)
 
 
@@ -110,7 +109,7 @@ def test_joblib_round_trip(est_cls, diabetes, tmp_path):
     np.testing.assert_array_equal(loaded.data_values_, est.data_values_)
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.cuda  # skipped by conftest when torch sees no CUDA device
 def test_cuda_fit_unpickles_on_cpu(diabetes):
     X, y = diabetes
     est = LossValRegressor(max_epochs=2, device="cuda", random_state=0).fit(X, y)

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from skval import LossValClassifier, LossValRegressor
+from skval import LossValClassifier
 
 pd = pytest.importorskip("pandas")
 
@@ -46,9 +46,9 @@ def test_worst_rows_joined_with_features_and_labels(frame_fit):
         clf.worst_rows(df, k=0)
 
 
-def test_numpy_input_uses_row_numbers(diabetes):
-    X, y = diabetes
-    reg = LossValRegressor(max_epochs=2, random_state=0).fit(X, y)
+def test_numpy_input_uses_row_numbers(diabetes, diabetes_reg):
+    X, _ = diabetes
+    reg = diabetes_reg  # LossValRegressor(max_epochs=5, random_state=0) fitted on X, y
     s = reg.values_series()
     assert s.index.equals(pd.RangeIndex(len(X)))
     worst = reg.worst_rows(X, k=3)
