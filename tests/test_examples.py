@@ -44,7 +44,6 @@ def test_pandas_plots(tmp_path):
         assert (tmp_path / f"{name}.png").stat().st_size > 5000
 
 
-@pytest.mark.slow
 def test_dask_grid_search_matches_joblib():
     pytest.importorskip("distributed")
     local, distributed = _load("dask_grid_search").main(["--epochs", "2", "3"])
