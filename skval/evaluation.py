@@ -216,6 +216,7 @@ def precision_at_k(values, noisy, k=None):
     Returns
     -------
     precision : float
+        Share of noisy rows among the ``k`` lowest-valued rows.
     """
     values, noisy = _check_values_mask(values, noisy)
     k = int(noisy.sum()) if k is None else int(k)
@@ -300,7 +301,9 @@ def removal_curve(estimator, X, y, values, X_test, y_test, *, remove="high",
     Returns
     -------
     fractions : ndarray of shape (n_fractions,)
+        The fractions of training rows removed.
     scores : ndarray of shape (n_fractions,)
+        Test score of the model refitted without them, one per fraction.
     """
     if remove not in ("high", "low"):
         raise ValueError(f"remove must be 'high' or 'low', got {remove!r}.")

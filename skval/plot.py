@@ -49,6 +49,7 @@ def plot_values(values, noisy=None, *, bins=40, ax=None):
     Returns
     -------
     ax : matplotlib Axes
+        The Axes drawn on.
     """
     values = _values_of(values)
     ax = _axes(ax)
@@ -66,7 +67,7 @@ def plot_values(values, noisy=None, *, bins=40, ax=None):
 
 
 def plot_history(history, noisy=None, *, max_rows=200, random_state=0, ax=None):
-    """Trajectories of the data weights over the epochs.
+    """Draw the trajectories of the data weights over the epochs.
 
     Parameters
     ----------
@@ -84,6 +85,7 @@ def plot_history(history, noisy=None, *, max_rows=200, random_state=0, ax=None):
     Returns
     -------
     ax : matplotlib Axes
+        The Axes drawn on.
     """
     if hasattr(history, "data_values_"):
         if not hasattr(history, "weight_history_"):
@@ -125,6 +127,7 @@ def plot_discovery(values, noisy, *, ax=None, label="skval"):
     Returns
     -------
     ax : matplotlib Axes
+        The Axes drawn on.
     """
     values = _values_of(values)
     inspected, found = discovery_curve(values, noisy)
@@ -158,6 +161,7 @@ def plot_removal(fractions, scores_high, scores_low=None, *, ax=None, metric="te
     Returns
     -------
     ax : matplotlib Axes
+        The Axes drawn on.
     """
     fractions = np.asarray(fractions, dtype=np.float64)
     ax = _axes(ax)
