@@ -1,7 +1,8 @@
 """Every public name has a numpydoc docstring whose sections match its signature.
 
-The names: ``skval.__all__``, the public functions of ``skval.evaluation`` and ``skval.plot``, and
-every public method of the estimators (their own and those inherited from scikit-learn, which users
+The names: ``skval.__all__``, the public names of every public module (``skval.evaluation``,
+``skval.plot``, ...: their ``__all__``, or else the functions and classes they define), and every
+public method of the estimators (their own and those inherited from scikit-learn, which users
 meet in ``help()`` alike). Checked with ``numpydoc.validate`` on the codes in ``CHECKED``: no
 docstring, summary, section names and order, every parameter documented with a type and a
 description and none that the signature lacks, a Returns section with descriptions where the
@@ -12,13 +13,15 @@ Returns line (RT02: skval names its return values, ``ax : matplotlib Axes``).
 
 import importlib
 import inspect
+import pkgutil
 
 import pytest
 
 numpydoc_validate = pytest.importorskip("numpydoc.validate")
 
-import skval  # noqa: E402
-from sklearn.base import BaseEstimator  # noqa: E402
+from sklearn.base import BaseEstimator
+
+import skval
 
 CHECKED = {
     # docstring as a whole
@@ -47,10 +50,16 @@ def public_names():
             if inspect.isclass(obj) and issubclass(obj, BaseEstimator):
                 names += [f"skval.{name}.{attr}" for attr in dir(obj)
                           if not attr.startswith("_") and callable(getattr(obj, attr))]
-    for module_name in ("skval.evaluation", "skval.plot"):
-        module = importlib.import_module(module_name)
-        for name in module.__all__:
-            names.append(f"{module_name}.{name}")
+    for info in pkgutil.iter_modules(skval.__path__):
+        if info.name.startswith("_"):
+            continue
+        module = importlib.import_module(f"skval.{info.name}")
+        public = getattr(module, "__all__", None) or [
+            name for name, obj in vars(module).items()
+            if not name.startswith("_") and (inspect.isclass(obj) or inspect.isfunction(obj))
+            and obj.__module__ == module.__name__
+        ]
+        names += [f"skval.{info.name}.{name}" for name in public]
     return names
 
 
