@@ -1,7 +1,7 @@
 """skval: LossVal data valuation as scikit-learn estimators."""
 
 from ._classifier import LossValClassifier
-from ._net import NonFiniteLossError
+from .exceptions import NonFiniteLossError
 from ._regressor import LossValRegressor
 
 __version__ = "0.1.0"

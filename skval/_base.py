@@ -7,6 +7,7 @@ import inspect
 import numbers
 import threading
 import warnings
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -17,16 +18,18 @@ from skorch.callbacks import ProgressBar
 from torch import nn
 from torch.utils.data import DataLoader
 
+from ._callbacks import WeightHistory
 from ._loss import LossValLoss
-from ._mlp import MLP, resolve_activation
-from ._net import LossValNet, RowDataset, WeightHistory, batch_collate
+from ._mlp import MLP
+from ._net import LossValNet, RowDataset, batch_collate
+from ._params import EXTRA_PREFIXES, check_params, hidden_sizes, resolve_device
 
-# Prefixes of the extra keyword parameters routed to the module and the optimizer.
-_PREFIXES = ("module__", "optimizer__")
-_OT_METHODS = ("exact", "sinkhorn")
-_WEIGHT_UPDATES = ("batch", "row")
 _PREDICT_CHUNK = 8192
+# batch_size="auto": this many rows per step up to 100 x _AUTO_BATCH_MIN rows, then
+# about 100 steps per epoch, at most _AUTO_BATCH_MAX rows per step.
 _AUTO_BATCH_MIN, _AUTO_BATCH_MAX = 32, 1024
+# Training rows probed for the scale of the OT cost.
+_COST_PROBE = 512
 
 # torch's global RNG seeds the module's initial parameters: hold it while seeding and
 # building so that estimators fitted in parallel threads stay reproducible.
@@ -41,20 +44,60 @@ def _import_pandas():
     return pandas
 
 
-def _check_positive(name, value, kind=numbers.Real, allow_none=False):
-    if value is None and allow_none:
-        return
-    if isinstance(value, bool) or not isinstance(value, kind):
-        expected = "an int" if kind is numbers.Integral else "a number"
-        raise TypeError(f"{name} must be {expected} > 0, got {value!r}.")
-    if not value > 0 or not np.isfinite(value):
-        raise ValueError(f"{name} must be > 0, got {value!r}.")
+def mean_and_scale(A):
+    """Column means and standard deviations of ``A``, with 1 where a column is constant."""
+    std = A.std(axis=0)
+    return A.mean(axis=0), np.where(std > 0, std, 1.0)
+
+
+def store_init_params(est, params):
+    """Set the parameters an ``__init__`` received (its ``locals()``) on ``est``, unchanged.
+
+    ``**kwargs`` (``module__*`` / ``optimizer__*``) become attributes too; they are
+    checked in ``fit``.
+    """
+    params = dict(params)
+    params.pop("self")
+    params.pop("__class__", None)
+    vars(est).update(params.pop("kwargs"))
+    vars(est).update(params)
+
+
+@dataclass
+class _Reference:
+    """The reference rows of the OT term, chosen once per fit."""
+
+    X: np.ndarray                  # standardised features, float32
+    targets: np.ndarray | None     # encoded targets (only from a user's y_val)
+    training_rows: np.ndarray | None  # their row numbers when drawn from X itself
 
 
 class _BaseLossVal(BaseEstimator):
-    """Shared machinery; subclasses set ``_task`` and write their own ``__init__``."""
+    """What LossValClassifier and LossValRegressor share.
+
+    ``fit`` runs in named steps: check the parameters and the data
+    (``_validate``), standardise (``_fit_scaler``), choose the reference rows
+    (``_choose_reference``), scale the OT cost (``_cost_scale``), build the skorch
+    net (``_build_net``), train it (``_train``) and store the results
+    (``_store_results``).
+
+    A subclass must provide:
+
+    - ``__init__`` with every parameter explicit in its signature (scikit-learn
+      reads them), calling ``store_init_params(self, locals())``;
+    - ``_task``: ``"classification"`` or ``"regression"`` (the criterion's
+      per-row loss);
+    - ``_y_check_params``: keyword arguments for ``validate_data`` about ``y``;
+    - ``_encode_target(y)``: the targets as the network trains on them and the
+      network's output width, ``(ndarray, int)``; it may store fitted
+      attributes (``classes_``, the target scale);
+    - ``_encode_reference_targets(y_val)``: ``y_val`` encoded the same way;
+    - ``fit(X, y, X_val=None, y_val=None)`` calling ``self._fit`` (its own
+      docstring), and the prediction methods on top of ``_forward``.
+    """
 
     _task: str
+    _y_check_params: dict
 
     def _extra_params(self):
         """The ``module__*`` / ``optimizer__*`` keyword parameters given to the estimator."""
@@ -92,69 +135,31 @@ class _BaseLossVal(BaseEstimator):
         self : estimator
             This estimator.
         """
-        for key in [k for k in params if k.startswith(_PREFIXES)]:
+        for key in [k for k in params if k.startswith(EXTRA_PREFIXES)]:
             setattr(self, key, params.pop(key))
         return super().set_params(**params)
 
-    # ------------------------------------------------------------------ validation
-    def _check_params(self):
-        for key in self._extra_params():
-            if not key.startswith(_PREFIXES):
-                raise TypeError(
-                    f"{type(self).__name__} got an unexpected parameter {key!r}; extra "
-                    f"parameters must start with one of {_PREFIXES}."
-                )
-        _check_positive("max_epochs", self.max_epochs, numbers.Integral)
-        if not (isinstance(self.batch_size, str) and self.batch_size == "auto"):
-            _check_positive("batch_size", self.batch_size, numbers.Integral)
-        _check_positive("lr", self.lr)
-        _check_positive("weight_lr", self.weight_lr, allow_none=True)
-        if self.weight_update not in _WEIGHT_UPDATES:
-            raise ValueError(
-                f"weight_update must be one of {_WEIGHT_UPDATES}, got {self.weight_update!r}."
-            )
-        _check_positive("n_reference", self.n_reference, numbers.Integral)
-        if self.ot_method not in _OT_METHODS:
-            raise ValueError(f"ot_method must be one of {_OT_METHODS}, got {self.ot_method!r}.")
-        if self.ot_method == "sinkhorn":
-            _check_positive("ot_reg", self.ot_reg)
-        _check_positive("ot_power", self.ot_power)
-        if isinstance(self.label_weight, bool) or not isinstance(self.label_weight, numbers.Real) \
-                or not 0 <= self.label_weight < np.inf:
-            raise ValueError(f"label_weight must be a number >= 0, got {self.label_weight!r}.")
-        if self.module is None:
-            sizes = self.hidden_layer_sizes
-            if isinstance(sizes, numbers.Integral):
-                sizes = (sizes,)
-            try:
-                sizes = tuple(sizes)
-            except TypeError:
-                raise TypeError(
-                    f"hidden_layer_sizes must be a sequence of ints, got {self.hidden_layer_sizes!r}."
-                ) from None
-            for size in sizes:
-                _check_positive("each of hidden_layer_sizes", size, numbers.Integral)
-            resolve_activation(self.activation)
-        elif not (
-            isinstance(self.module, nn.Module)
-            or (isinstance(self.module, type) and issubclass(self.module, nn.Module))
-        ):
-            raise TypeError(
-                f"module must be None, a torch.nn.Module class or instance, got {self.module!r}."
-            )
-        if not (isinstance(self.optimizer, type) and issubclass(self.optimizer, torch.optim.Optimizer)):
-            raise TypeError(
-                f"optimizer must be a torch.optim.Optimizer class, got {self.optimizer!r}."
-            )
-        try:
-            device = torch.device(self.device)
-        except (RuntimeError, TypeError):
-            raise ValueError(f"device must be a torch device such as 'cpu' or 'cuda', got {self.device!r}.") from None
-        if device.type == "cuda" and not torch.cuda.is_available():
-            raise ValueError(f"device={self.device!r} was asked for but CUDA is not available.")
-        if self.callbacks is not None and not isinstance(self.callbacks, (list, tuple)):
-            raise TypeError(f"callbacks must be None or a list of skorch callbacks, got {self.callbacks!r}.")
-        return device
+    # ------------------------------------------------------------------ fit, step by step
+    def _fit(self, X, y, X_val, y_val):
+        row_index = X.index if hasattr(X, "columns") else None  # DataFrame rows keep their labels
+        X, y, X_val, y_val = self._validate(X, y, X_val, y_val)
+        target, n_outputs = self._encode_target(y)
+        rng = check_random_state(self.random_state)
+        Xt = self._fit_scaler(X)
+        reference = self._choose_reference(Xt, X_val, y_val, rng)
+        cost_scale = _cost_scale(Xt, reference.X, rng)
+        seed = int(rng.randint(np.iinfo(np.int32).max))
+        net = self._build_net(len(Xt), Xt.shape[1], n_outputs, reference, cost_scale, seed)
+        self._train(net, Xt, target, seed)
+        self._store_results(net, row_index, len(reference.X))
+        return self
+
+    def _validate(self, X, y, X_val, y_val):
+        """Check the parameters, then ``X, y`` and the reference data."""
+        check_params(self, self._extra_params())
+        X, y = validate_data(self, X, y, dtype=(np.float64, np.float32), ensure_min_samples=2,
+                             **self._y_check_params)
+        return (X, y) + self._check_X_val(X_val, y_val)
 
     def _check_X_val(self, X_val, y_val):
         if X_val is None:
@@ -175,52 +180,32 @@ class _BaseLossVal(BaseEstimator):
                 )
         return X_val, y_val
 
-    # ------------------------------------------------------------------ fitting
-    def _fit(self, X, y, X_val, y_val):
-        device = self._check_params()
-        row_index = X.index if hasattr(X, "columns") else None  # DataFrame rows keep their labels
-        X, y = validate_data(self, X, y, dtype=(np.float64, np.float32), ensure_min_samples=2,
-                             **self._y_check_params)
-        X_val, y_val = self._check_X_val(X_val, y_val)
-        target, n_outputs = self._encode_target(y)
-        rng = check_random_state(self.random_state)
-
+    def _fit_scaler(self, X):
+        """Learn the feature standardisation (if ``standardize``) and apply it to ``X``."""
         if self.standardize:
-            self._x_mean = X.mean(axis=0)
-            std = X.std(axis=0)
-            self._x_scale = np.where(std > 0, std, 1.0)
+            self._x_mean, self._x_scale = mean_and_scale(X)
         else:
             self._x_mean, self._x_scale = 0.0, 1.0
-        Xt = self._transform_X(X)
+        return self._transform_X(X)
 
-        n = len(Xt)
+    def _choose_reference(self, Xt, X_val, y_val, rng):
+        """At most ``n_reference`` rows of ``X_val``, or of ``X`` itself without one."""
         source = Xt if X_val is None else self._transform_X(X_val)
         # Targets enter the cost only when the user vouches for them with y_val: the
         # training labels are the very thing under suspicion.
         source_targets = None if y_val is None else self._encode_reference_targets(y_val)
-        ref_rows = np.arange(len(source))
+        rows = np.arange(len(source))
         if len(source) > self.n_reference:
-            ref_rows = np.sort(rng.choice(len(source), self.n_reference, replace=False))
-        reference = source[ref_rows]
-        ref_targets = None if source_targets is None else torch.from_numpy(source_targets[ref_rows])
-        self.n_reference_ = len(reference)
-        # Mean squared distance from training rows to the reference: divides the cost
-        # once so the OT term is of order 1 whatever the number of features.
-        probe = Xt[rng.choice(n, min(n, 512), replace=False)]
-        cost_scale = float(torch.cdist(torch.from_numpy(probe), torch.from_numpy(reference)).pow(2).mean())
-        if not cost_scale > 0:
-            cost_scale = 1.0
+            rows = np.sort(rng.choice(len(source), self.n_reference, replace=False))
+        return _Reference(
+            X=source[rows],
+            targets=None if source_targets is None else source_targets[rows],
+            training_rows=rows if X_val is None else None,
+        )
 
-        seed = int(rng.randint(np.iinfo(np.int32).max))
-        weight_lr = self.lr if self.weight_lr is None else self.weight_lr
-        callbacks = list(copy.deepcopy(self.callbacks)) if self.callbacks else []
-        history = WeightHistory() if self.record_history else None
-        if history is not None:  # first, so it records an epoch a user callback interrupts
-            callbacks.insert(0, ("weight_history", history))
-        if self.verbose:
-            callbacks.append(("progress_bar", ProgressBar()))
-
-        module, module_kwargs = self._module_and_kwargs(Xt.shape[1], n_outputs)
+    def _build_net(self, n, n_features, n_outputs, reference, cost_scale, seed):
+        """The skorch net that trains the network and the ``n`` data weights, initialised."""
+        module, module_kwargs = self._module_and_kwargs(n_features, n_outputs)
         optimizer_kwargs = {k: v for k, v in self._extra_params().items()
                             if k.startswith("optimizer__")}
         net = LossValNet(
@@ -228,58 +213,72 @@ class _BaseLossVal(BaseEstimator):
             criterion=LossValLoss,
             criterion__n_samples=n,
             criterion__task=self._task,
-            criterion__reference=torch.from_numpy(reference),
+            criterion__reference=torch.from_numpy(reference.X),
             criterion__cost_scale=cost_scale,
             criterion__ot_method=self.ot_method,
             criterion__ot_reg=self.ot_reg,
             criterion__ot_power=self.ot_power,
-            criterion__reference_targets=ref_targets,
+            criterion__reference_targets=_tensor_or_none(reference.targets),
             criterion__label_weight=self.label_weight,
-            criterion__reference_rows=torch.from_numpy(ref_rows) if X_val is None else None,
+            criterion__reference_rows=_tensor_or_none(reference.training_rows),
             criterion__random_state=seed,
             optimizer=self.optimizer,
             lr=self.lr,
-            optimizer__param_groups=[("data_weights", {"lr": weight_lr})],
             max_epochs=self.max_epochs,
-            batch_size=self._batch_size(n, X_val is None),
+            batch_size=self._batch_size(n, reference.training_rows is not None),
             train_split=None,
             iterator_train=DataLoader,
             iterator_train__shuffle=True,
             iterator_train__collate_fn=batch_collate,
             iterator_train__generator=torch.Generator().manual_seed(seed),
             iterator_valid__collate_fn=batch_collate,
-            callbacks=callbacks,
+            callbacks=self._callbacks(),
             predict_nonlinearity=None,
-            device=device,
+            device=resolve_device(self.device),
             verbose=self.verbose,
             positive_weights=self.positive_weights,
             weight_update=self.weight_update,
-            weight_lr=weight_lr,
+            weight_lr=self.weight_lr,
             **module_kwargs,
             **optimizer_kwargs,
         )
         with _INIT_LOCK:
             torch.manual_seed(seed)
             net.initialize()
+        return net
+
+    def _callbacks(self):
+        """The user's callbacks (copied), the weight history and the progress bar."""
+        callbacks = list(copy.deepcopy(self.callbacks)) if self.callbacks else []
+        if self.record_history:  # first, so it records an epoch a user callback interrupts
+            callbacks.insert(0, ("weight_history", WeightHistory()))
+        if self.verbose:
+            callbacks.append(("progress_bar", ProgressBar()))
+        return callbacks
+
+    def _train(self, net, Xt, target, seed):
+        """Train ``net`` on every row; warn when training stopped early (Ctrl-C)."""
         dataset = RowDataset(torch.from_numpy(Xt), torch.from_numpy(target))
         net.partial_fit(dataset, None)  # fit() would re-initialise; partial_fit trains it as built
-
+        net.iterator_train__generator = None  # the shuffling RNG is not part of the model
         epochs_done = len(net.history)
         if epochs_done < self.max_epochs:
             warnings.warn(
                 f"fit stopped after {epochs_done} of {self.max_epochs} epochs (interrupted); "
                 "data_values_ hold the weights reached so far.",
                 RuntimeWarning,
-                stacklevel=3,
+                stacklevel=4,
             )
-        net.iterator_train__generator = None  # the shuffling RNG is not part of the model
+
+    def _store_results(self, net, row_index, n_reference):
+        """The fitted attributes: the net, the values and what the run did."""
         self.net_ = net
         self._row_index = None if row_index is None else row_index.copy()
-        self.n_epochs_ = epochs_done
+        self.n_epochs_ = len(net.history)
+        self.n_reference_ = n_reference
         self.data_values_ = net.criterion_.data_weights.detach().cpu().numpy().astype(np.float64)
-        if history is not None:
-            self.weight_history_ = history.as_array()
-        return self
+        if self.record_history:
+            self.weight_history_ = dict(net.callbacks_)["weight_history"].as_array()
 
     # ------------------------------------------------------------------ results
     def values_series(self, sort=False):
@@ -342,8 +341,8 @@ class _BaseLossVal(BaseEstimator):
 
     def _batch_size(self, n, self_reference):
         if self.batch_size == "auto":
-            # 32 rows up to 3,200 (each weight's signal comes from many small steps),
-            # then about 100 steps per epoch, capped so the OT problem stays small.
+            # each weight's signal comes from many small steps: small batches up to a
+            # few thousand rows, then about 100 steps per epoch, capped.
             size = min(_AUTO_BATCH_MAX, max(_AUTO_BATCH_MIN, n // 100))
         else:
             size = self.batch_size
@@ -355,9 +354,8 @@ class _BaseLossVal(BaseEstimator):
     def _module_and_kwargs(self, n_features, n_outputs):
         user_kwargs = {k: v for k, v in self._extra_params().items() if k.startswith("module__")}
         if self.module is None:
-            sizes = self.hidden_layer_sizes
-            sizes = (sizes,) if isinstance(sizes, numbers.Integral) else tuple(sizes)
-            kwargs = {"module__hidden_layer_sizes": sizes, "module__activation": self.activation}
+            kwargs = {"module__hidden_layer_sizes": hidden_sizes(self.hidden_layer_sizes),
+                      "module__activation": self.activation}
             module = MLP
         else:
             module = copy.deepcopy(self.module) if isinstance(self.module, nn.Module) else self.module
@@ -386,3 +384,18 @@ class _BaseLossVal(BaseEstimator):
         with torch.no_grad():
             out = [module(chunk.to(device)).cpu() for chunk in torch.split(Xt, _PREDICT_CHUNK)]
         return torch.cat(out).numpy().astype(np.float64)
+
+
+def _tensor_or_none(array):
+    return None if array is None else torch.from_numpy(array)
+
+
+def _cost_scale(Xt, reference, rng):
+    """Mean squared distance from (a probe of) the training rows to the reference.
+
+    Divides the cost once so that the OT term is of order 1 whatever the number and
+    scale of the features.
+    """
+    probe = Xt[rng.choice(len(Xt), min(len(Xt), _COST_PROBE), replace=False)]
+    scale = float(torch.cdist(torch.from_numpy(probe), torch.from_numpy(reference)).pow(2).mean())
+    return scale if scale > 0 else 1.0

@@ -8,7 +8,7 @@ from scipy.special import softmax
 from sklearn.base import ClassifierMixin
 from sklearn.utils.multiclass import check_classification_targets
 
-from ._base import _BaseLossVal
+from ._base import _BaseLossVal, store_init_params
 from ._docs import COMMON_ATTRIBUTES, COMMON_PARAMETERS, FIT_DOC
 
 
@@ -42,28 +42,7 @@ class LossValClassifier(ClassifierMixin, _BaseLossVal):
         callbacks=None,
         **kwargs,
     ):
-        self.module = module
-        self.hidden_layer_sizes = hidden_layer_sizes
-        self.activation = activation
-        self.max_epochs = max_epochs
-        self.lr = lr
-        self.batch_size = batch_size
-        self.optimizer = optimizer
-        self.weight_lr = weight_lr
-        self.weight_update = weight_update
-        self.ot_method = ot_method
-        self.ot_reg = ot_reg
-        self.ot_power = ot_power
-        self.label_weight = label_weight
-        self.n_reference = n_reference
-        self.standardize = standardize
-        self.positive_weights = positive_weights
-        self.record_history = record_history
-        self.device = device
-        self.random_state = random_state
-        self.verbose = verbose
-        self.callbacks = callbacks
-        vars(self).update(kwargs)  # module__* / optimizer__*, checked in fit
+        store_init_params(self, locals())
 
     def fit(self, X, y, X_val=None, y_val=None):
         return self._fit(X, y, X_val, y_val)

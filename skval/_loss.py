@@ -1,142 +1,36 @@
-"""The LossVal criterion: a weighted task loss times a weighted OT distance.
+"""The LossVal criterion: the one definition of the loss and the data weights it owns.
 
 For a batch ``B`` with rows ``x_n``, targets ``y_n`` and learnable weights ``w_n``::
 
-    loss = L_w(B) * OT_w(B, R) ** 2
+    loss = L_w(B) * OT_w(B, R) ** ot_power
     L_w  = mean_n w_n * l(y_n, f(x_n))          (cross-entropy or squared error)
     OT_w = optimal transport cost between the batch rows with masses w / sum(w)
            and the reference rows R with uniform masses
 
-The OT cost matrix does not depend on the weights, so it is built without
-gradient; POT returns the dual potentials as the gradient of the OT cost with
-respect to the masses, which flows back to ``w`` through the normalisation.
-Batches larger than the default 32 rows are transported in blocks
-(``_solve_blocks``), which keeps the OT work per step near that of a 32-row batch.
+The cost matrix does not depend on the weights, so it is built without gradient.
+The exact solvers (``skval._ot``) return the dual potentials as the gradient of the
+OT cost with respect to the masses; autograd carries it back to ``w`` through the
+normalisation, and carries ``OT_w ** ot_power`` to the network as a factor of the
+task loss's gradient.
 """
 
 from __future__ import annotations
 
-
-import math
+import functools
 
 import numpy as np
-import ot
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-try:  # POT's network simplex itself, without ot.emd2's backend dispatch around it
-    from ot.lp.emd_wrap import check_result, emd_c
-except ImportError:  # pragma: no cover - a POT that moved it: go through ot.lp.emd
-    emd_c = None
-
-    def check_result(result_code):
-        """``ot.lp.emd`` has already warned."""
+from . import _ot
 
 # Smallest mass a row may carry inside the OT term: a zero mass gives NaN
 # gradients in Sinkhorn and an undefined normalisation when a whole batch is 0.
 _MIN_MASS = 1e-6
-# Network simplex iteration cap, POT's default.
-_EMD_MAX_ITER = 100_000
-# Size (batch rows x reference rows) of the OT work per step above which a batch is
-# split into blocks (``_solve_blocks``): 32 x 256, the problem of the default batch
-# size against the default reference; the blocks keep at least these many rows.
-_OT_BUDGET = 32 * 256
-_MIN_BLOCK_REFERENCE = 32
-_MIN_BLOCK_ROWS = 16
 # Up to this many batch x reference entries the whole cost matrix is built in one call
 # and cut into blocks; above, only the blocks' entries are computed.
 _FULL_COST_MAX = 65_536
-
-
-def _emd(a, b, M):
-    """Network simplex for masses of equal sums: cost, dual potentials ``u``, ``v``, result code."""
-    if emd_c is None:  # pragma: no cover
-        _, log = ot.lp.emd(a, b, M, numItermax=_EMD_MAX_ITER, log=True)
-        return log["cost"], log["u"], log["v"], log["result_code"]
-    _, cost, u, v, result_code = emd_c(a, b, M, _EMD_MAX_ITER, 1)
-    return cost, u, v, result_code
-
-
-def _solve_exact(a, b, M):
-    """Exact OT between float64 numpy masses ``a``, ``b`` for the cost ``M``.
-
-    What ``ot.emd2`` does for its value and gradient, without its backend
-    dispatch and per-call class creation: POT's network simplex (``emd_c``,
-    which releases the GIL) and the centred dual potential of ``a``, which is
-    the gradient of the cost with respect to ``a``.
-
-    Returns
-    -------
-    cost : float
-    grad_a : ndarray of shape (len(a),)
-    result_code : int
-        For ``check_result`` (warns when the solver did not converge).
-    """
-    b = b * a.sum(0) / b.sum(0, keepdims=True)  # as ot.emd2: the same total mass
-    cost, u, v, result_code = _emd(a, b, M)
-    # centre the duals as ot.lp.center_ot_dual does (the same float operations)
-    u = u + (np.sum(b * v, axis=0) - np.sum(a * u, axis=0)) / (np.sum(a, axis=0) + np.sum(b, axis=0))
-    return cost, u - np.mean(u), result_code
-
-
-def _n_blocks(n_rows, n_reference):
-    """Number of independent OT blocks a batch is split into (see ``_solve_blocks``)."""
-    k = math.ceil(n_rows * n_reference / _OT_BUDGET)
-    return max(1, min(k, n_reference // _MIN_BLOCK_REFERENCE, n_rows // _MIN_BLOCK_ROWS))
-
-
-def _block_parts(n_rows, order, k):
-    """``(rows, group)`` of each block: a slice of the batch rows, an array of reference rows."""
-    sizes = np.full(k, n_rows // k)
-    sizes[: n_rows % k] += 1
-    ends = np.cumsum(sizes)
-    return [(slice(end - size, end), group)
-            for end, size, group in zip(ends, sizes, np.array_split(order, k))]
-
-
-def _solve_blocks(a, b, M, order):
-    """Exact OT restricted to ``k = _n_blocks(*M.shape)`` diagonal blocks.
-
-    The network simplex costs about ``len(a) * len(b)`` per problem, so a large batch
-    against the full reference is the dominant cost of a training step. The batch
-    rows (already in random order) are cut into ``k`` contiguous blocks and the
-    reference rows, in the random ``order``, into ``k`` groups; block ``i`` is
-    transported to group ``i`` with the group's masses rescaled to the block's
-    mass. That is a feasible plan of the full problem (an upper bound of its cost)
-    at ``1 / k`` of the work, and each block keeps the full problem's ratio of
-    batch to reference rows. With ``k == 1`` it is the exact OT of the batch.
-
-    Returns
-    -------
-    cost : float
-    grad_a : ndarray of shape (len(a),)
-        Gradient of the cost with respect to ``a`` (up to a constant when ``k == 1``).
-    result_code : int
-        The worst code of the blocks, for ``check_result``.
-    """
-    k = _n_blocks(*M.shape)
-    if k == 1:
-        return _solve_exact(a, b, M)
-    return _solve_parts(a, b, [(rows, group, np.ascontiguousarray(M[rows][:, group]))
-                               for rows, group in _block_parts(len(a), order, k)])
-
-
-def _solve_parts(a, b, parts):
-    """``_solve_blocks`` from the blocks' ``(rows, group, cost)``."""
-    total, grad, worst = 0.0, np.empty_like(a), 1
-    for rows, group, M in parts:
-        a_i = a[rows]
-        mass = a_i.sum()
-        b_i = b[group] * (mass / b[group].sum())
-        cost, u, v, code = _emd(a_i, b_i, M)
-        # OT is 1-homogeneous in the block's mass (both marginals scale with it), so the
-        # derivative along a_n includes the reference side: u_n + sum(b_i * v) / mass.
-        grad[rows] = u + np.dot(b_i, v) / mass
-        total += cost
-        if code != 1:
-            worst = code
-    return total, grad, worst
 
 
 def _to_numpy64(t):
@@ -144,30 +38,22 @@ def _to_numpy64(t):
 
 
 class _ExactOT(torch.autograd.Function):
-    """Exact OT cost between masses ``a`` and ``b`` for the cost ``M``; differentiable in ``a``."""
+    """OT cost of the masses ``mass``, solved by ``solve``; differentiable in ``mass``.
+
+    ``solve(mass)`` takes the masses as a float64 numpy array and returns the cost
+    and its gradient with respect to them.
+    """
 
     @staticmethod
-    def forward(ctx, a, b, M, order):
-        cost, grad_a, result_code = _solve_blocks(_to_numpy64(a), _to_numpy64(b), _to_numpy64(M), order)
-        check_result(result_code)
-        ctx.save_for_backward(torch.from_numpy(grad_a).to(a.device))
-        return torch.tensor(cost, dtype=a.dtype, device=a.device)
+    def forward(ctx, mass, solve):
+        cost, grad = solve(_to_numpy64(mass))
+        ctx.save_for_backward(torch.from_numpy(grad).to(mass.device))
+        return torch.tensor(cost, dtype=mass.dtype, device=mass.device)
 
     @staticmethod
     def backward(ctx, grad_output):
-        (grad_a,) = ctx.saved_tensors
-        return grad_a * grad_output, None, None, None
-
-
-class PendingOT:
-    """The solved OT factor of a training step, from ``LossValLoss.start_ot``."""
-
-    def __init__(self, idx, w, mass, floored_sum, solved):
-        self.idx = idx                  # row numbers of the batch
-        self.w = w                      # their weights (float32 numpy copy)
-        self.mass = mass                # OT masses: floored weights / floored_sum (float64)
-        self.floored_sum = floored_sum
-        self.solved = solved            # (cost, gradient wrt mass, result code)
+        (grad,) = ctx.saved_tensors
+        return grad * grad_output, None
 
 
 class LossValLoss(nn.Module):
@@ -185,7 +71,8 @@ class LossValLoss(nn.Module):
         Fixed divisor of the squared Euclidean cost (keeps the cost near 1
         whatever the number and scale of the features).
     ot_method : {"exact", "sinkhorn"}
-        Exact network simplex (``ot.emd2``) or entropic OT (``ot.sinkhorn2``).
+        Exact network simplex, in blocks for large batches (``skval._ot``), or
+        entropic OT.
     ot_reg : float
         Entropic regularisation, used by ``"sinkhorn"`` only.
     ot_power : float
@@ -203,8 +90,7 @@ class LossValLoss(nn.Module):
         matched to its own copy (which would make the rows drawn into the
         reference look better than the rest).
     random_state : int
-        Seed of the random split of the reference into blocks for large batches
-        (see ``_solve_blocks``).
+        Seed of the random split of the reference into blocks for large batches.
     """
 
     def __init__(self, n_samples, task, reference, cost_scale=1.0, ot_method="exact",
@@ -230,39 +116,62 @@ class LossValLoss(nn.Module):
             position[torch.as_tensor(reference_rows, dtype=torch.long)] = torch.arange(m)
         self.register_buffer("reference_position", position)
         self._generator = torch.Generator().manual_seed(int(random_state))
-        self._grad_buffer = self._grad_rows = None  # see _add_weight_grad
+        self._grad_buffer = self._grad_rows = None  # see add_weight_grad
 
-    def reference_kept(self, idx):
-        """Mask of the reference rows a batch with rows ``idx`` is transported to (None: all)."""
-        if self.reference_position is None:
-            return None
-        position = self.reference_position[idx]
-        position = position[position >= 0]
-        if len(position) == 0 or len(position) == len(self.reference):
-            return None
-        keep = torch.ones(len(self.reference), dtype=torch.bool, device=idx.device)
-        keep[position] = False
-        return keep
+    # ------------------------------------------------------------------ the loss
+    def forward(self, y_pred, y_true, idx, X, weights=None):
+        """The LossVal loss of a batch.
 
-    def reference_order(self, n_rows, m):
-        """A random order of ``m`` reference rows, for the blocks of ``_solve_blocks``."""
-        if _n_blocks(n_rows, m) == 1:
-            return None
-        return torch.randperm(m, generator=self._generator).numpy()
+        Parameters
+        ----------
+        y_pred : torch.Tensor
+            The network's output for the batch rows.
+        y_true : torch.Tensor
+            Their encoded targets.
+        idx : torch.Tensor of int
+            Their row numbers.
+        X : torch.Tensor of shape (batch, n_features)
+            Their features (for the OT cost).
+        weights : torch.Tensor of shape (batch,) or None
+            Their data weights; ``None`` takes ``data_weights[idx]``. A training
+            step passes a batch-sized leaf instead, so that backward builds a
+            gradient of the batch's size, not of ``n_samples``
+            (see ``add_weight_grad``).
 
-    def reference_masses(self, keep):
-        """Uniform masses over the kept reference rows."""
-        if keep is None:
-            return self.reference_mass
-        m = int(keep.sum())
-        return torch.full((m,), 1.0 / m, dtype=torch.float64, device=keep.device)
+        Returns
+        -------
+        loss : torch.Tensor
+            ``mean(w * row_losses) * OT_w ** ot_power``, a scalar.
+        """
+        if weights is None:
+            weights = self.data_weights[idx]
+        task_loss = (weights * self.row_losses(y_pred, y_true)).mean()
+        distance = self.ot_distance(X, y_true, idx, weights).to(task_loss.dtype)
+        return task_loss * distance ** self.ot_power
 
-    def task_losses(self, y_pred, y_true):
+    def row_losses(self, y_pred, y_true):
         """Unweighted loss of each row of the batch."""
         if self.task == "classification":
             return F.cross_entropy(y_pred, y_true, reduction="none")
         return ((y_pred - y_true) ** 2).reshape(len(y_pred), -1).sum(dim=1)
 
+    def ot_distance(self, X, y, idx, weights):
+        """OT cost between the batch rows with masses from ``weights`` and the reference."""
+        keep = self.reference_kept(idx)
+        mass = self.masses(weights)
+        if self.ot_method == "exact":
+            return _ExactOT.apply(mass, functools.partial(self._solve_exact, X, y, keep))
+        with torch.no_grad():
+            cost = self.cost(X, y, keep).double()
+        return _ot.sinkhorn(mass, self.reference_masses(keep), cost, self.ot_reg)
+
+    @staticmethod
+    def masses(weights):
+        """Masses of the batch rows in the OT term: the weights, floored and normalised."""
+        mass = weights.clamp_min(_MIN_MASS).double()
+        return mass / mass.sum()
+
+    # ------------------------------------------------------------------ the OT problem
     def cost(self, X, y, keep=None):
         """Scaled squared Euclidean cost to the kept reference rows, plus the target term.
 
@@ -279,109 +188,53 @@ class LossValLoss(nn.Module):
                     y.reshape(len(y), -1).float(), ref.reshape(len(ref), -1).float()).pow_(2)
         return cost
 
-    @staticmethod
-    def masses(w):
-        """Masses of the batch rows in the OT term: the weights, floored and normalised.
+    def reference_kept(self, idx):
+        """Mask of the reference rows a batch with rows ``idx`` is transported to (None: all)."""
+        if self.reference_position is None:
+            return None
+        position = self.reference_position[idx]
+        position = position[position >= 0]
+        if len(position) == 0 or len(position) == len(self.reference):
+            return None
+        keep = torch.ones(len(self.reference), dtype=torch.bool, device=idx.device)
+        keep[position] = False
+        return keep
 
-        ``start_ot`` computes the same in numpy.
-        """
-        mass = w.clamp_min(_MIN_MASS).double()
-        return mass / mass.sum()
+    def reference_masses(self, keep):
+        """Uniform masses over the kept reference rows."""
+        if keep is None:
+            return self.reference_mass
+        m = int(keep.sum())
+        return torch.full((m,), 1.0 / m, dtype=torch.float64, device=keep.device)
 
-    def ot_distance(self, X, y, w, idx=None):
-        """OT cost between rows ``X`` (targets ``y``, row numbers ``idx``) with masses ``w``
-        and the reference."""
-        keep = None if idx is None else self.reference_kept(idx)
-        with torch.no_grad():
-            cost = self.cost(X, y, keep).double()
-        mass = self.masses(w)
-        ref_mass = self.reference_masses(keep)
-        if self.ot_method == "exact":
-            return _ExactOT.apply(mass, ref_mass, cost, self.reference_order(*cost.shape))
-        # log-domain: a small reg on a cost of order 1 underflows the plain kernel
-        return ot.sinkhorn2(mass, ref_mass, cost, self.ot_reg,
-                            method="sinkhorn_log", stopThr=1e-6, numItermax=1000)
-
-    def forward(self, y_pred, y_true, idx, X):
-        w = self.data_weights[idx]
-        task = (w * self.task_losses(y_pred, y_true)).mean()
-        dist = self.ot_distance(X, y_true, w, idx).to(task.dtype)
-        return task * dist ** self.ot_power
-
-    # ------------------------------------------------------------------ split training step
-    # ``loss = L_w * D`` with ``D = OT_w ** ot_power`` a scalar, so the gradient of every
-    # parameter of the task term is ``D`` times its gradient of ``L_w``, and the batch weights
-    # also get ``L_w * dD/dw``. The net backpropagates ``L_w``, then ``finish_step`` scales the
-    # gradients by ``D`` and adds the OT part. The same value and gradients as ``forward`` +
-    # ``backward`` up to float rounding.
-
-    @property
-    def can_split_step(self):
-        """Whether ``start_ot`` / ``finish_step`` apply (exact OT only)."""
-        return self.ot_method == "exact"
-
-    def start_ot(self, X, y, idx):
-        """Solve the OT problem of a training batch; returns a ``PendingOT``."""
-        # ``masses`` in numpy: floor in float32, normalise in float64
-        w = self.data_weights.detach()[idx].cpu().numpy()
-        floored = np.maximum(w, np.float32(_MIN_MASS)).astype(np.float64)
-        floored_sum = floored.sum()
-        mass = floored / floored_sum
-        keep = self.reference_kept(idx)
+    @torch.no_grad()
+    def _solve_exact(self, X, y, keep, mass):
+        """Exact OT cost of the masses ``mass`` (numpy) and its gradient, in blocks when large."""
         ref_mass = _to_numpy64(self.reference_masses(keep))
-        n_ref = len(ref_mass)
-        k = _n_blocks(len(idx), n_ref)
-        with torch.no_grad():
-            if k == 1 or len(idx) * n_ref <= _FULL_COST_MAX:  # one cost call beats k small ones
-                cost = _to_numpy64(self.cost(X, y, keep))
-                solved = _solve_blocks(mass, ref_mass, cost, self.reference_order(len(idx), n_ref))
-            else:  # as _solve_blocks, building only the blocks' costs (1 / k of the matrix)
-                kept = torch.arange(len(self.reference), device=X.device) if keep is None \
-                    else torch.nonzero(keep).squeeze(1)
-                parts = []
-                for rows, group in _block_parts(len(idx), self.reference_order(len(idx), n_ref), k):
-                    ref = kept[torch.from_numpy(group).to(kept.device)]
-                    parts.append((rows, group, _to_numpy64(self.cost(X[rows], y[rows], ref))))
-                solved = _solve_parts(mass, ref_mass, parts)
-        return PendingOT(idx, w, mass, floored_sum, solved)
+        n, m = len(mass), len(ref_mass)
+        k = _ot.n_blocks(n, m)
+        if k == 1:
+            cost, grad, code = _ot.solve_exact(mass, ref_mass, _to_numpy64(self.cost(X, y, keep)))
+        else:
+            parts = _ot.block_parts(n, torch.randperm(m, generator=self._generator).numpy(), k)
+            cost, grad, code = _ot.solve_blocks(mass, ref_mass, self._block_costs(X, y, keep, parts, m))
+        _ot.check_result(code)
+        return cost, grad
 
-    def finish_step(self, task, losses, pending, params):
-        """Complete the gradients after ``task.backward()``; returns the loss (no graph).
+    def _block_costs(self, X, y, keep, parts, m):
+        """``(rows, group, cost)`` of each block ``(rows, group)`` of ``parts`` (``m`` kept rows)."""
+        if len(X) * m <= _FULL_COST_MAX:
+            full = _to_numpy64(self.cost(X, y, keep))  # one call beats k small ones
+            return [(rows, group, np.ascontiguousarray(full[rows][:, group]))
+                    for rows, group in parts]
+        kept = torch.arange(len(self.reference), device=X.device) if keep is None \
+            else torch.nonzero(keep).squeeze(1)
+        return [(rows, group, _to_numpy64(self.cost(X[rows], y[rows],
+                                                    kept[torch.from_numpy(group).to(X.device)])))
+                for rows, group in parts]
 
-        Parameters
-        ----------
-        task : torch.Tensor
-            The weighted task loss ``L_w`` of the batch, computed with the batch's
-            weights detached and already backpropagated through the network.
-        losses : torch.Tensor
-            The batch rows' unweighted task losses (``dL_w / dw_n = losses_n / b``).
-        pending : PendingOT
-            From ``start_ot`` for the same batch.
-        params : iterable of torch.nn.Parameter
-            Every parameter the optimizer updates (their gradients are scaled by ``D``).
-        """
-        cost, grad_mass, result_code = pending.solved
-        check_result(result_code)
-        task = task.detach()
-        with torch.no_grad():
-            # the float32 factor and its derivative, as autograd computes them in ``forward``
-            dist = torch.tensor(cost, dtype=torch.float64, device=task.device).to(task.dtype)
-            factor = dist ** self.ot_power
-            d_factor = task * self.ot_power * dist ** (self.ot_power - 1)
-            # back through the normalisation and the floor of the masses, in float64
-            g = grad_mass * float(d_factor)
-            g = g / pending.floored_sum - np.sum(g * pending.mass) / pending.floored_sum
-            g = np.where(pending.w >= np.float32(_MIN_MASS), g, 0.0)
-            weights = self.data_weights
-            for p in params:
-                if p.grad is not None and p is not weights:
-                    p.grad.mul_(factor)
-            idx = pending.idx
-            grad_w = losses.detach().mul(factor / len(idx)).add_(torch.from_numpy(g).to(losses))
-            self._add_weight_grad(idx, grad_w)
-            return task * factor
-
-    def _add_weight_grad(self, idx, grad):
+    # ------------------------------------------------------------------ the weights' gradient
+    def add_weight_grad(self, idx, grad):
         """Add ``grad`` to the gradient of the batch rows ``idx`` of the data weights.
 
         After ``zero_grad()`` (gradients set to None) the gradient is rebuilt in a

@@ -6,7 +6,7 @@ import numpy as np
 import torch
 from sklearn.base import RegressorMixin
 
-from ._base import _BaseLossVal
+from ._base import _BaseLossVal, mean_and_scale, store_init_params
 from ._docs import COMMON_ATTRIBUTES, COMMON_PARAMETERS, FIT_DOC
 
 
@@ -40,28 +40,7 @@ class LossValRegressor(RegressorMixin, _BaseLossVal):
         callbacks=None,
         **kwargs,
     ):
-        self.module = module
-        self.hidden_layer_sizes = hidden_layer_sizes
-        self.activation = activation
-        self.max_epochs = max_epochs
-        self.lr = lr
-        self.batch_size = batch_size
-        self.optimizer = optimizer
-        self.weight_lr = weight_lr
-        self.weight_update = weight_update
-        self.ot_method = ot_method
-        self.ot_reg = ot_reg
-        self.ot_power = ot_power
-        self.label_weight = label_weight
-        self.n_reference = n_reference
-        self.standardize = standardize
-        self.positive_weights = positive_weights
-        self.record_history = record_history
-        self.device = device
-        self.random_state = random_state
-        self.verbose = verbose
-        self.callbacks = callbacks
-        vars(self).update(kwargs)  # module__* / optimizer__*, checked in fit
+        store_init_params(self, locals())
 
     def fit(self, X, y, X_val=None, y_val=None):
         return self._fit(X, y, X_val, y_val)
@@ -72,9 +51,7 @@ class LossValRegressor(RegressorMixin, _BaseLossVal):
         self._y_ndim = y.ndim
         Y = np.asarray(y, dtype=np.float64).reshape(len(y), -1)
         # Targets are standardised so the loss scale (and lr) do not depend on y's units.
-        self._y_mean = Y.mean(axis=0)
-        std = Y.std(axis=0)
-        self._y_scale = np.where(std > 0, std, 1.0)
+        self._y_mean, self._y_scale = mean_and_scale(Y)
         return ((Y - self._y_mean) / self._y_scale).astype(np.float32), Y.shape[1]
 
     def _encode_reference_targets(self, y_val):

@@ -1,4 +1,4 @@
-"""The LossVal criterion itself: the blocked OT solve, its gradient, the reference mask."""
+"""The OT solvers and the LossVal criterion: values, gradients, the reference mask."""
 
 import numpy as np
 import ot
@@ -7,7 +7,8 @@ import torch
 from sklearn.datasets import make_classification
 
 from skval import LossValClassifier
-from skval._loss import _FULL_COST_MAX, LossValLoss, _n_blocks, _solve_blocks, _solve_exact
+from skval._loss import _FULL_COST_MAX, LossValLoss
+from skval._ot import block_parts, n_blocks, solve_blocks, solve_exact
 from skval.evaluation import auroc, inject_noise
 
 
@@ -29,22 +30,35 @@ def _problem(n_rows, n_ref, seed=0):
     (40, 1024, 2),    # at least 16 batch rows per block
 ])
 def test_number_of_blocks(n_rows, n_ref, blocks):
-    assert _n_blocks(n_rows, n_ref) == blocks
+    assert n_blocks(n_rows, n_ref) == blocks
 
 
-def test_one_block_is_the_exact_ot():
+def _solve_in_blocks(a, b, M, order):
+    parts = block_parts(len(a), order, n_blocks(*M.shape))
+    return solve_blocks(a, b, [(rows, group, np.ascontiguousarray(M[rows][:, group]))
+                               for rows, group in parts])
+
+
+def test_exact_ot_matches_pot():
     a, b, M, order = _problem(32, 256)
-    cost, grad, code = _solve_blocks(a, b, M, order)
+    cost, grad, code = solve_exact(a, b, M)
     assert code == 1
     assert cost == pytest.approx(ot.emd2(a, b, M), rel=1e-12)
-    assert np.array_equal(grad, _solve_exact(a, b, M)[1])
+    # the centred dual potential, as POT's gradient of emd2 in a
+    a_t = torch.tensor(a, requires_grad=True)
+    ot.emd2(a_t, torch.tensor(b), torch.tensor(M)).backward()
+    np.testing.assert_allclose(grad, a_t.grad.numpy(), rtol=1e-10, atol=1e-12)
+    # one block is the same problem: the same cost, the gradient up to a constant
+    one_cost, one_grad, _ = solve_blocks(a, b, [(slice(None), np.arange(256), M)])
+    assert one_cost == pytest.approx(cost, rel=1e-12)
+    np.testing.assert_allclose(one_grad - one_grad.mean(), grad - grad.mean(), atol=1e-10)
 
 
 @pytest.mark.parametrize("n_rows, n_ref", [(100, 256), (1024, 256), (300, 100)])
 def test_blocks_value_and_gradient(n_rows, n_ref):
     a, b, M, order = _problem(n_rows, n_ref)
-    assert _n_blocks(n_rows, n_ref) > 1
-    cost, grad, code = _solve_blocks(a, b, M, order)
+    assert n_blocks(n_rows, n_ref) > 1
+    cost, grad, code = _solve_in_blocks(a, b, M, order)
     assert code == 1
     # a feasible plan of the full problem: its cost bounds the exact OT from above
     assert cost >= ot.emd2(a, b, M) - 1e-12
@@ -55,7 +69,7 @@ def test_blocks_value_and_gradient(n_rows, n_ref):
     for _ in range(3):
         d = rng.normal(size=n_rows) * a
         h = 1e-7
-        moved = _solve_blocks(a + h * d, b, M, order)[0]
+        moved = _solve_in_blocks(a + h * d, b, M, order)[0]
         assert (moved - cost) / h == pytest.approx(np.dot(grad, d), rel=1e-4, abs=1e-9)
 
 
@@ -79,36 +93,66 @@ def test_reference_mask_leaves_out_the_batch_rows():
     assert crit.reference_kept(torch.from_numpy(rows)) is None  # all of them: keep all
 
 
+def _loss_in_weights(crit, logits, y, idx, X, seed=7):
+    """The criterion's loss as a function of the batch's weights (a fixed block split)."""
+    def loss(weights):
+        crit._generator.manual_seed(seed)
+        return crit(logits, y, idx, X[idx], weights)
+    return loss
+
+
 @pytest.mark.parametrize("n_samples, n_rows", [
+    (600, 20),     # one exact problem
     (600, 200),    # cost matrix built whole, then cut into blocks
     (3000, 600),   # only the blocks' costs are built
 ])
-def test_split_step_matches_autograd_with_blocks(n_samples, n_rows):
+def test_loss_gradient_in_the_weights(n_samples, n_rows):
     crit, X, _ = _criterion(n_samples)
+    crit.double()  # float64 throughout, for finite differences
+    X = X.double()
     idx = torch.randperm(n_samples, generator=torch.Generator().manual_seed(0))[:n_rows]
-    y = torch.randint(0, 2, (n_rows,))
-    logits = torch.randn(n_rows, 2, requires_grad=True)
+    y = torch.randint(0, 2, (n_rows,), generator=torch.Generator().manual_seed(1))
+    logits = torch.randn(n_rows, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(2))
+    n_ref = len(crit.reference) if crit.reference_kept(idx) is None \
+        else int(crit.reference_kept(idx).sum())
+    assert (n_rows * n_ref > _FULL_COST_MAX) == (n_rows == 600)
+    weights = torch.empty(n_rows, dtype=torch.float64).uniform_(
+        0.2, 1.8, generator=torch.Generator().manual_seed(3)).requires_grad_()
+    loss = _loss_in_weights(crit, logits, y, idx, X)
+    value = loss(weights)
+    value.backward()
+    # the loss is the task loss times the squared OT cost of the normalised weights
+    crit._generator.manual_seed(7)
+    distance = crit.ot_distance(X[idx], y, idx, weights.detach())
+    task = (weights.detach() * torch.nn.functional.cross_entropy(logits, y, reduction="none")).mean()
+    assert value.item() == pytest.approx((task * distance ** 2).item(), rel=1e-12)
+    # and weights.grad is its derivative: finite differences along random directions
+    rng = np.random.default_rng(4)
+    for _ in range(3):
+        d = torch.from_numpy(rng.normal(size=n_rows))
+        h = 1e-6
+        with torch.no_grad():
+            slope = (loss(weights + h * d) - loss(weights - h * d)) / (2 * h)
+        assert slope.item() == pytest.approx(torch.dot(weights.grad, d).item(), rel=1e-5, abs=1e-12)
+
+
+def test_batch_leaf_gives_the_gradient_of_the_full_weights():
+    # what the training step does (a batch-sized leaf, its gradient added to the n weights)
+    # equals autograd through data_weights[idx]
+    crit, X, _ = _criterion(600)
+    idx = torch.randperm(600, generator=torch.Generator().manual_seed(0))[:200]
+    y = torch.randint(0, 2, (200,), generator=torch.Generator().manual_seed(1))
+    logits = torch.randn(200, 2, generator=torch.Generator().manual_seed(2), requires_grad=True)
     with torch.no_grad():
         crit.data_weights.uniform_(0.2, 1.8)
-
-    crit._generator.manual_seed(7)
-    loss = crit(logits, y, idx, X[idx])
-    loss.backward()
+    _loss_in_weights(crit, logits, y, idx, X)(None).backward()
     expected = crit.data_weights.grad.clone(), logits.grad.clone()
-    n_ref = int(crit.reference_kept(idx).sum())
-    assert _n_blocks(n_rows, n_ref) > 1
-    assert (n_rows * n_ref > _FULL_COST_MAX) == (n_rows == 600)
-
     crit.data_weights.grad, logits.grad = None, None
-    crit._generator.manual_seed(7)
-    pending = crit.start_ot(X[idx], y, idx)
-    losses = crit.task_losses(logits, y)
-    task = (crit.data_weights.detach()[idx] * losses).mean()
-    task.backward()
-    split = crit.finish_step(task, losses, pending, [crit.data_weights, logits])
-    assert float(split) == pytest.approx(loss.item(), rel=1e-5)
-    torch.testing.assert_close(crit.data_weights.grad, expected[0], rtol=1e-4, atol=1e-9)
-    torch.testing.assert_close(logits.grad, expected[1], rtol=1e-4, atol=1e-9)
+    leaf = crit.data_weights.detach()[idx].requires_grad_()
+    _loss_in_weights(crit, logits, y, idx, X)(leaf).backward()
+    crit.add_weight_grad(idx, leaf.grad)
+    torch.testing.assert_close(crit.data_weights.grad, expected[0], rtol=0, atol=0)
+    torch.testing.assert_close(logits.grad, expected[1], rtol=0, atol=0)
 
 
 def test_large_batches_still_find_flipped_labels():
@@ -146,19 +190,17 @@ def test_weight_gradient_buffer_is_reused_and_cleared():
     y = torch.zeros(10, dtype=torch.long)
 
     def step(idx):
-        logits = torch.randn(10, 2, generator=torch.Generator().manual_seed(int(idx[0])))
-        pending = crit.start_ot(X[idx], y, idx)
-        losses = crit.task_losses(logits, y)
-        task = (crit.data_weights.detach()[idx] * losses).mean()
-        crit.finish_step(task, losses, pending, [crit.data_weights])
+        crit.add_weight_grad(idx, torch.arange(1.0, 11.0))
         return crit.data_weights.grad
 
     first = step(torch.arange(0, 10)).clone()
-    assert first[:10].abs().min() > 0 and not first[10:].any()
+    torch.testing.assert_close(first[:10], torch.arange(1.0, 11.0))
+    assert not first[10:].any()
     crit.data_weights.grad = None  # as zero_grad() does
     second = step(torch.arange(50, 60))
     assert second is crit._grad_buffer  # the same n-vector, rebuilt in place
-    assert not second[:10].any() and second[50:60].abs().min() > 0
+    assert not second[:10].any()
+    torch.testing.assert_close(second[50:60], torch.arange(1.0, 11.0))
     assert np.count_nonzero(second.numpy()) == 10
     # a gradient that is already there (zero_grad(set_to_none=False), accumulation) is added to
     crit.data_weights.grad = torch.ones(100)
