@@ -63,6 +63,11 @@ def store_init_params(est, params):
     vars(est).update(params)
 
 
+def value_ranks(values):
+    """Rank of each value, 1 for the lowest; ties in the order of the rows."""
+    return values.rank(method="first").astype(int).to_numpy()
+
+
 @dataclass
 class _Reference:
     """The reference rows of the OT term, chosen once per fit."""
@@ -336,7 +341,7 @@ class _BaseLossVal(BaseEstimator):
                 raise ValueError(f"y has {len(y)} rows, X has {len(values)}.")
             frame["target"] = np.asarray(y)
         frame["data_value"] = values.to_numpy()
-        frame["rank"] = values.rank(method="first").astype(int).to_numpy()
+        frame["rank"] = value_ranks(values)
         return frame.sort_values("rank").head(k)
 
     def _batch_size(self, n, self_reference):

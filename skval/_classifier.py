@@ -9,7 +9,7 @@ from sklearn.base import ClassifierMixin
 from sklearn.utils.multiclass import check_classification_targets
 
 from ._base import _BaseLossVal, store_init_params
-from ._docs import COMMON_ATTRIBUTES, COMMON_PARAMETERS, FIT_DOC
+from ._docs import COMMON_ATTRIBUTES, FIT_DOC, parameters_doc
 
 
 class LossValClassifier(ClassifierMixin, _BaseLossVal):
@@ -106,7 +106,7 @@ LossValClassifier.__doc__ = f"""Neural-network classifier that values its traini
     model: wrong labels and corrupted features.
 
     Parameters
-    ----------{COMMON_PARAMETERS.format(hidden="(100, 100, 100, 100, 100)", activation="relu")}
+    ----------{parameters_doc(hidden="(100, 100, 100, 100, 100)", activation="relu")}
     Attributes
     ----------
     classes_ : ndarray of shape (n_classes,)

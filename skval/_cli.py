@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 import numpy as np
+
+from ._base import value_ranks
+from ._classifier import LossValClassifier
+from ._regressor import LossValRegressor
 
 _MAX_CLASSES_AUTO = 20
 
@@ -14,7 +19,9 @@ Value every row of a CSV file with LossVal: rows with a low value hurt the model
 (wrong labels, corrupted features). Numeric columns are imputed (median) and
 standardised, other columns imputed (most frequent) and one-hot encoded. Writes a
 CSV with one line per input row: row (0-based position in the file, header not
-counted), data_value and rank (1 = lowest value, the most suspicious row).
+counted), data_value and rank (1 = lowest value, the most suspicious row), and
+prints the lowest-valued rows as they are in the file. An existing output file is
+never replaced unless --overwrite is given.
 """
 
 
@@ -31,6 +38,8 @@ def _parser():
     p.add_argument("--epochs", type=int, default=30, help="training epochs (default: 30)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     p.add_argument("--top", type=int, default=10, help="lowest-valued rows to print (default: 10)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace the output CSV or plot if it exists (default: refuse)")
     return p
 
 
@@ -91,49 +100,56 @@ def _preprocessor(X):
     ])
 
 
+def _refuse_to_overwrite(paths, overwrite):
+    for path in paths:
+        if path and not overwrite and os.path.exists(path):
+            _fail(f"{path} exists; pass --overwrite to replace it, or choose another path")
+
+
+def _value_rows(X, y, task, args):
+    """Fit the one-hot / impute / LossVal pipeline; returns the fitted estimator."""
+    from pandas.api.types import is_bool_dtype, is_numeric_dtype
+    from sklearn.pipeline import make_pipeline
+
+    est_cls = LossValClassifier if task == "classification" else LossValRegressor
+    estimator = est_cls(max_epochs=args.epochs, random_state=args.seed, standardize=False)
+    # every non-numeric column (strings, booleans, categories) becomes a one-hot category
+    X = X.apply(lambda col: col if is_numeric_dtype(col.dtype) and not is_bool_dtype(col.dtype)
+                else col.astype(object))
+    pipe = make_pipeline(_preprocessor(X), estimator)
+    pipe.fit(X, y.to_numpy())
+    return pipe[-1]
+
+
+def _save_plot(values, args):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from .plot import plot_values
+
+    ax = plot_values(values)
+    ax.set_title(f"LossVal values of {args.csv}")
+    ax.figure.savefig(args.plot, dpi=100, bbox_inches="tight")
+    print(f"plot -> {args.plot}")
+
+
 def main(argv=None):
     """Run the command line; returns the exit status."""
     args = _parser().parse_args(argv)
     if args.epochs < 1:
         _fail(f"--epochs must be >= 1, got {args.epochs}")
+    output = args.output or f"{args.csv}.values.csv"
+    _refuse_to_overwrite([output, args.plot], args.overwrite)
     X, y = _read(args.csv, args.target)
     task = _task(y, args.task)
+    estimator = _value_rows(X, y, task, args)
 
-    from sklearn.pipeline import make_pipeline
-
-    from . import LossValClassifier, LossValRegressor
-
-    est_cls = LossValClassifier if task == "classification" else LossValRegressor
-    estimator = est_cls(max_epochs=args.epochs, random_state=args.seed, standardize=False)
-    # every non-numeric column (strings, booleans, categories) becomes a one-hot category
-    from pandas.api.types import is_bool_dtype, is_numeric_dtype
-
-    X = X.apply(lambda col: col if is_numeric_dtype(col.dtype) and not is_bool_dtype(col.dtype)
-                else col.astype(object))
-    pipe = make_pipeline(_preprocessor(X), estimator)
-    pipe.fit(X, y.to_numpy())
-
-    import pandas as pd
-
-    values = pipe[-1].data_values_
-    result = pd.DataFrame({
-        "row": np.arange(len(values)),
-        "data_value": values,
-        "rank": pd.Series(values).rank(method="first").astype(int).to_numpy(),
-    })
-    output = args.output or f"{args.csv}.values.csv"
-    result.to_csv(output, index=False)
+    values = estimator.values_series()  # indexed by the row's position in the file
+    table = values.rename_axis("row").to_frame().assign(rank=value_ranks(values))
+    table.to_csv(output)
     print(f"{task}: valued {len(values)} rows of {args.csv} -> {output}")
-    worst = result.sort_values("rank").head(args.top)
-    print(worst.assign(target=y.to_numpy()[worst["row"]]).to_string(index=False))
+    worst = estimator.worst_rows(X, y, k=args.top)
+    print(worst.to_string(index_names=False))
     if args.plot:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        from .plot import plot_values
-
-        ax = plot_values(values)
-        ax.set_title(f"LossVal values of {args.csv}")
-        ax.figure.savefig(args.plot, dpi=100, bbox_inches="tight")
-        print(f"plot -> {args.plot}")
+        _save_plot(values.to_numpy(), args)
     return 0

@@ -1,6 +1,12 @@
-"""Parameter documentation shared by both estimators."""
+"""Parameter documentation shared by both estimators.
 
-COMMON_PARAMETERS = """
+What the defaults were chosen on, and how they compare, is in BENCHMARKS.md, not
+here: these texts say what each parameter does.
+"""
+
+from ._base import _AUTO_BATCH_MAX, _AUTO_BATCH_MIN
+
+_PARAMETERS = """
     module : None, torch.nn.Module class or instance, default=None
         The network. ``None`` builds an MLP from ``hidden_layer_sizes`` and
         ``activation``. A module class is built with the ``module__*`` keyword
@@ -16,11 +22,10 @@ default="{activation}"
     lr : float, default=0.01
         Learning rate of the network's parameters.
     batch_size : int or "auto", default="auto"
-        Rows per training step. ``"auto"``: 32 up to 3,200 rows (what the paper
-        used for regression and what gave the authors' code its best label-noise
-        detection), then ``n // 100`` (about 100 steps per epoch) up to 1024.
-        Without ``X_val`` a batch never exceeds half the rows, so part of the
-        reference always lies outside it.
+        Rows per training step. ``"auto"``: {auto_min} rows up to {auto_switch:,} rows
+        (each weight's signal comes from many small steps), then about 100 steps
+        per epoch (``n // 100`` rows), at most {auto_max}. Without ``X_val`` a batch never
+        exceeds half the rows, so part of the reference always lies outside it.
     optimizer : torch.optim.Optimizer class, default=torch.optim.Adam
         Optimizer of the network (and of the data weights with
         ``weight_update="row"``); ``optimizer__*`` keyword parameters are passed to it.
@@ -34,17 +39,15 @@ default="{activation}"
         momentum, but one second moment shared by the batch (the running squared
         median absolute gradient), so a typical row still moves about
         ``weight_lr`` per step and a row with three times the batch's median
-        gradient moves three times as far. Ranks noisy rows better on the
-        quality benchmark (see BENCHMARKS.md).
+        gradient moves three times as far.
     ot_method : {{"exact", "sinkhorn"}}, default="exact"
-        Exact OT (``ot.emd2``) or entropic OT (``ot.sinkhorn2``, regularised by
-        ``ot_reg``) between each weighted batch and the reference rows. Exact is
-        faster on the CPU (about 10x on 128 x 256 problems). Where a batch times
-        the reference exceeds 32 x 256 rows (batches of more than 32 rows), the
-        exact problem is solved in blocks: the batch and the reference are cut
-        into ``k`` random parts (up to 8 with 256 reference rows, at least 32
-        reference and 16 batch rows each) and part ``i`` is transported to part
-        ``i``, a feasible plan of the full problem at ``1 / k`` of the cost.
+        Exact OT (network simplex) or entropic OT (log-domain Sinkhorn,
+        regularised by ``ot_reg``) between each weighted batch and the reference
+        rows. Exact is the faster of the two on the CPU. When a batch is large
+        against the reference, the exact problem is solved in blocks: the batch
+        and the reference are cut into the same number of random parts and part
+        ``i`` is transported to part ``i``, a feasible plan of the full problem at
+        a fraction of its cost.
     ot_reg : float, default=0.1
         Entropic regularisation of ``"sinkhorn"``, relative to the scaled cost.
     ot_power : float, default=2.0
@@ -55,10 +58,7 @@ default="{activation}"
         label mismatch, or the squared difference of standardised regression
         targets, costs ``label_weight`` in units of the mean scaled feature cost),
         so a row whose target disagrees with the reference near it is expensive
-        to keep. Off by default: with ``weight_update="batch"`` the task loss
-        already carries the size of a wrong target, and the term lowered the
-        quality benchmark's AUROC in five of six columns (BENCHMARKS.md).
-        Without ``y_val`` the cost uses features only.
+        to keep. Without ``y_val`` the cost uses features only, whatever this is.
     n_reference : int, default=256
         Most reference rows the batches are transported to; a larger reference set
         is subsampled once per fit, so the OT cost per batch does not grow with n.
@@ -82,6 +82,14 @@ default="{activation}"
     **kwargs
         ``module__*`` and ``optimizer__*`` parameters (see ``module``, ``optimizer``).
 """
+
+
+
+def parameters_doc(hidden, activation):
+    """The Parameters section of an estimator with these default network settings."""
+    return _PARAMETERS.format(hidden=hidden, activation=activation, auto_min=_AUTO_BATCH_MIN,
+                              auto_switch=100 * _AUTO_BATCH_MIN, auto_max=_AUTO_BATCH_MAX)
+
 
 COMMON_ATTRIBUTES = """
     data_values_ : ndarray of shape (n_samples,)

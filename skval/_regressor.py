@@ -7,7 +7,7 @@ import torch
 from sklearn.base import RegressorMixin
 
 from ._base import _BaseLossVal, mean_and_scale, store_init_params
-from ._docs import COMMON_ATTRIBUTES, COMMON_PARAMETERS, FIT_DOC
+from ._docs import COMMON_ATTRIBUTES, FIT_DOC, parameters_doc
 
 
 class LossValRegressor(RegressorMixin, _BaseLossVal):
@@ -93,7 +93,7 @@ LossValRegressor.__doc__ = f"""Neural-network regressor that values its training
     corrupted features.
 
     Parameters
-    ----------{COMMON_PARAMETERS.format(hidden="(90, 90, 90)", activation="tanh")}
+    ----------{parameters_doc(hidden="(90, 90, 90)", activation="tanh")}
     Attributes
     ----------{COMMON_ATTRIBUTES}
     See Also

@@ -84,3 +84,20 @@ def test_module_help():
     out = subprocess.run([sys.executable, "-m", "skval", "--help"], capture_output=True, text=True,
                          check=True).stdout
     assert "--target" in out and "data_value" in out and "one-hot" in out
+
+
+def test_cli_never_replaces_a_file_unasked(tmp_path, capsys):
+    path = tmp_path / "small.csv"
+    pd.DataFrame({"x": np.arange(20.0), "y": np.arange(20) % 2}).to_csv(path, index=False)
+    existing = tmp_path / "mine.csv"
+    existing.write_text("precious\n")
+    with pytest.raises(SystemExit) as exit_info:
+        main([str(path), "--target", "y", "-o", str(existing), "--epochs", "1"])
+    assert exit_info.value.code == 2
+    assert "exists; pass --overwrite" in capsys.readouterr().err
+    assert existing.read_text() == "precious\n"
+    assert main([str(path), "--target", "y", "-o", str(existing), "--epochs", "1",
+                 "--overwrite"]) == 0
+    assert pd.read_csv(existing).columns.tolist() == ["row", "data_value", "rank"]
+    printed = capsys.readouterr().out
+    assert "data_value" in printed and "target" in printed  # the worst rows, as in the file
