@@ -262,7 +262,7 @@ def test_weight_lr_is_separate(diabetes, weight_update):
 
 
 def test_batch_update_keeps_the_size_of_each_gradient():
-    from skval._net import BatchScaledMomentum
+    from skval._weights import BatchScaledMomentum
 
     weights = nn.Parameter(torch.ones(4))
     update = BatchScaledMomentum(weights, lr=0.1)
