@@ -215,7 +215,8 @@ def knn_shapley(X, y, X_test, y_test, k, utility):
     rank = np.arange(1, n)  # 1-based rank of the nearer row of each adjacent pair
     steps = (u[:, :-1] - u[:, 1:]) / k * np.minimum(k, rank) / rank
     shapley = np.empty_like(u)
-    shapley[:, -1] = u[:, -1] / n
+    # the farthest row adds u / k to the sets of fewer than k rows: min(k, n) of its n sizes
+    shapley[:, -1] = u[:, -1] / n if k <= n else u[:, -1] / k
     shapley[:, :-1] = shapley[:, -1:] + np.cumsum(steps[:, ::-1], axis=1)[:, ::-1]
     values = np.empty_like(shapley)
     np.put_along_axis(values, order, shapley, axis=1)
