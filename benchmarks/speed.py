@@ -73,7 +73,9 @@ def parse_args(argv):
     parser.add_argument("--batch-size", type=int, default=0,
                         help="batch size of every fit; 0 (default): skval's default for each n "
                              "(the plain net gets the same)")
-    parser.add_argument("--out", default=str(HERE / "results" / "speed.md"))
+    parser.add_argument("--out", default=str(HERE / "results" / "speed.md"),
+                        help="markdown report (the raw rows go beside it as .json); a "
+                             "directory gets speed.md inside it")
     parser.add_argument("--timeout", type=float, default=6 * 3600, help="seconds per fit")
     parser.add_argument("--compare-src", default=None,
                         help="also fit skval imported from this source tree (e.g. an export of "
@@ -94,6 +96,10 @@ def parse_args(argv):
                             threads * len(args.variants) if len(threads) == 1 else threads))
     if set(args.threads) != set(args.variants):
         parser.error("--threads needs one number or one per variant (skval,plain[,ref])")
+    # checked now, not after hours of fits
+    args.out = Path(args.out)
+    if args.out.is_dir():
+        args.out = args.out / "speed.md"
     return args
 
 
@@ -152,7 +158,7 @@ def main(argv=None):
 
     text = speed_page(rows, args.variants, command, args.compare_src,
                       (load_start, os.getloadavg()[0]))
-    out = Path(args.out)
+    out = args.out
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(text)
     write_json(out.with_suffix(".json"), rows)
