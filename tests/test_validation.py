@@ -110,6 +110,16 @@ def test_wrong_feature_count_at_predict(est_cls):
         ("optimizer", "adam", TypeError, "optimizer must be a torch.optim.Optimizer class"),
         ("device", "gpu0", ValueError, "device must be a torch device"),
         ("callbacks", "none", TypeError, "callbacks must be None or a list"),
+        # True is an int to Python, never a count or a rate here
+        ("max_epochs", True, TypeError, "max_epochs must be an int > 0, got True"),
+        ("batch_size", True, TypeError, "batch_size must be an int > 0, got True"),
+        ("n_reference", True, TypeError, "n_reference must be an int > 0, got True"),
+        ("lr", True, TypeError, "lr must be a number > 0, got True"),
+        ("label_weight", True, ValueError, "label_weight must be a number >= 0, got True"),
+        ("hidden_layer_sizes", (10, True), TypeError, "each of hidden_layer_sizes must be an int"),
+        ("batch_size", "big", TypeError, "batch_size must be an int > 0, got 'big'"),
+        ("ot_power", 0.0, ValueError, "ot_power must be > 0, got 0.0"),
+        ("weight_lr", float("nan"), ValueError, "weight_lr must be > 0, got nan"),
     ],
 )
 def test_bad_params(est_cls, param, value, exc, match):
@@ -117,6 +127,12 @@ def test_bad_params(est_cls, param, value, exc, match):
     with pytest.raises(exc, match=match):
         est.fit(X, _y(est_cls))
     assert not hasattr(est, "net_")
+
+
+def test_ot_reg_is_checked_only_for_sinkhorn():
+    with pytest.raises(ValueError, match="ot_reg must be > 0, got -1"):
+        LossValClassifier(ot_method="sinkhorn", ot_reg=-1, max_epochs=1).fit(X, Y_CLS)
+    LossValClassifier(ot_reg=-1, max_epochs=1).fit(X, Y_CLS)  # unused by exact OT
 
 
 def test_unexpected_keyword_is_reported_at_fit():
