@@ -1,9 +1,16 @@
 """skval: LossVal data valuation as scikit-learn estimators."""
 
 from ._classifier import LossValClassifier
+from ._cleaning import LossValCleaner
 from .exceptions import NonFiniteLossError
 from ._regressor import LossValRegressor
 
 __version__ = "0.1.0"
 
-__all__ = ["LossValClassifier", "LossValRegressor", "NonFiniteLossError", "__version__"]
+__all__ = [
+    "LossValClassifier",
+    "LossValCleaner",
+    "LossValRegressor",
+    "NonFiniteLossError",
+    "__version__",
+]

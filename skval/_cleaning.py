@@ -1,0 +1,310 @@
+"""Acting on the values: LossValCleaner removes harmful rows (imbalanced-learn's protocol).
+
+The cut has two stages. First the candidates: the low cluster of an exact 1-D
+2-means of the values (``cut="kmeans"``), the lowest fraction or the lowest count
+of rows. Then a cap per class: at most ``max_class_share`` of any class is
+removed, its lowest-valued candidates first. A rare class often gets low values
+for being rare, not for being wrong; the cap keeps it in the training data.
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+from sklearn.base import BaseEstimator, clone, is_classifier, is_regressor
+from sklearn.utils import _safe_indexing
+from sklearn.utils.multiclass import type_of_target
+from sklearn.utils.validation import check_is_fitted
+
+from ._classifier import LossValClassifier
+from ._regressor import LossValRegressor
+from .evaluation import _two_means_split
+
+__all__ = ["LossValCleaner"]
+
+_CUT_DOC = """cut : "kmeans", float in (0, 1) or int >= 0, default="kmeans"
+        Which rows are removal candidates: ``"kmeans"``, the low cluster of an
+        exact 1-D 2-means split of the values (none when all values are equal);
+        a float, that fraction of the rows with the lowest values; an int, that
+        many rows with the lowest values."""
+
+_SHARE_DOC = """max_class_share : float in [0, 1), default=0.5
+        Most of any class that is removed (its lowest-valued candidates first),
+        so that a rare class, whose rows often get low values for being rare, is
+        never emptied. With a regression target, the cap applies to all rows.
+        The cap can leave fewer rows removed than ``cut`` asks for."""
+
+
+# ----------------------------------------------------------------------------- checks
+
+def n_rows(data):
+    """Number of rows of an array-like (a list, an ndarray, a DataFrame...)."""
+    return data.shape[0] if hasattr(data, "shape") else len(np.asarray(data))
+
+
+def check_cut(cut, n_samples):
+    """Raise unless ``cut`` is "kmeans", a float in (0, 1) or an int in [0, n_samples)."""
+    if isinstance(cut, str):
+        if cut != "kmeans":
+            raise ValueError(f"cut must be 'kmeans', a float in (0, 1) or an int >= 0, got {cut!r}.")
+        return
+    if isinstance(cut, (bool, np.bool_)) or not isinstance(cut, numbers.Real):
+        raise TypeError(f"cut must be 'kmeans', a float in (0, 1) or an int >= 0, got {cut!r}.")
+    if isinstance(cut, numbers.Integral):
+        if not 0 <= cut < n_samples:
+            raise ValueError(f"cut as a count of rows must be in [0, {n_samples}), got {cut}.")
+    elif not 0 < cut < 1:
+        raise ValueError(f"cut as a fraction of rows must be in (0, 1), got {cut!r}.")
+
+
+def check_share(max_class_share):
+    """Raise unless ``max_class_share`` is a real number in [0, 1)."""
+    if isinstance(max_class_share, (bool, np.bool_)) or not isinstance(max_class_share, numbers.Real):
+        raise TypeError(f"max_class_share must be a float in [0, 1), got {max_class_share!r}.")
+    if not 0 <= max_class_share < 1:
+        raise ValueError(f"max_class_share must be in [0, 1), got {max_class_share!r}.")
+
+
+def check_data_values(valuer, n_samples):
+    """The fitted valuer's ``data_values_``, checked to be one finite value per row."""
+    values = getattr(valuer, "data_values_", None)
+    if values is None:
+        raise TypeError(
+            f"the valuer {type(valuer).__name__} has no data_values_ after fit; "
+            "pass a LossValClassifier, a LossValRegressor or an estimator that sets data_values_."
+        )
+    values = np.asarray(values, dtype=np.float64)
+    if values.shape != (n_samples,):
+        raise ValueError(f"the valuer's data_values_ has shape {values.shape}, expected ({n_samples},).")
+    if not np.isfinite(values).all():
+        raise ValueError("the valuer's data_values_ contain NaN or infinity.")
+    return values
+
+
+# ----------------------------------------------------------------------------- the cut
+
+def lowest_rows(values, count):
+    """Mask of the ``count`` rows with the lowest values (ties: earlier rows first)."""
+    mask = np.zeros(len(values), bool)
+    mask[np.argsort(values, kind="stable")[:count]] = True
+    return mask
+
+
+def removal_candidates(values, cut):
+    """Mask of the rows that ``cut`` marks as harmful, before the cap per class."""
+    if isinstance(cut, str):  # "kmeans"
+        threshold = _two_means_split(values)
+        if threshold >= values.max():  # one cluster only: all values equal
+            return np.zeros(len(values), bool)
+        return values <= threshold
+    if isinstance(cut, numbers.Integral):
+        return lowest_rows(values, int(cut))
+    return lowest_rows(values, int(round(cut * len(values))))
+
+
+def cap_per_group(values, candidates, groups, max_share):
+    """Keep, in each group, only its ``floor(max_share * size)`` lowest-valued candidates."""
+    removed = np.zeros(len(values), bool)
+    for group in np.unique(groups):
+        members = groups == group
+        limit = int(np.floor(max_share * members.sum()))
+        rows = np.flatnonzero(members & candidates)
+        rows = rows[np.argsort(values[rows], kind="stable")][:limit]
+        removed[rows] = True
+    return removed
+
+
+def rows_to_remove(values, groups, cut="kmeans", max_class_share=0.5):
+    """Mask of the rows to remove: the candidates of ``cut``, capped per group."""
+    return cap_per_group(values, removal_candidates(values, cut), groups, max_class_share)
+
+
+def value_weights(values, groups):
+    """Sample weights from values: clipped at 0, divided by their group's mean value.
+
+    Every group (class) keeps its total weight, so a class with low values is
+    not down-weighted as a whole; a group whose values are all 0 gets weight 1.
+    """
+    weights = np.clip(values, 0, None)
+    for group in np.unique(groups):
+        members = groups == group
+        mean = weights[members].mean()
+        weights[members] = weights[members] / mean if mean > 0 else 1.0
+    return weights
+
+
+# ----------------------------------------------------------------------------- the valuer
+
+def targets_are_classes(y):
+    """Whether ``y`` holds class labels: binary, or multiclass and not floats."""
+    kind = type_of_target(y, input_name="y")
+    if kind == "binary":
+        return True
+    return kind == "multiclass" and not np.issubdtype(np.asarray(y).dtype, np.floating)
+
+
+def default_valuer(y, random_state):
+    """A LossValClassifier for class labels, else a LossValRegressor."""
+    if targets_are_classes(y):
+        return LossValClassifier(random_state=random_state)
+    return LossValRegressor(random_state=random_state)
+
+
+def groups_for_cap(valuer, y):
+    """The classes of ``y`` when the valuing is a classification, else one group."""
+    by_class = is_classifier(valuer) or (not is_regressor(valuer) and targets_are_classes(y))
+    y = np.asarray(y)
+    return y.reshape(len(y), -1)[:, 0] if by_class else np.zeros(len(y), int)
+
+
+def fit_valuer(estimator, X, y, X_val, y_val, random_state):
+    """Clone ``estimator`` (or build the default one) and fit it; returns it and its values."""
+    if y is None:
+        raise ValueError("valuing rows requires y to be passed, but the target y is None.")
+    valuer = default_valuer(y, random_state) if estimator is None else clone(estimator)
+    if X_val is None and y_val is None:
+        valuer.fit(X, y)
+    else:
+        valuer.fit(X, y, X_val=X_val, y_val=y_val)
+    return valuer, check_data_values(valuer, n_rows(y))
+
+
+# ----------------------------------------------------------------------------- the resampler
+
+class LossValCleaner(BaseEstimator):
+    """Remove the training rows with the lowest LossVal values.
+
+    A resampler with imbalanced-learn's ``fit_resample(X, y)`` protocol: a step
+    of ``imblearn.pipeline.Pipeline`` (applied when fitting only), or a plain
+    object without imbalanced-learn. It fits a LossVal estimator on ``(X, y)``,
+    takes the removal candidates that ``cut`` selects from its ``data_values_``
+    and removes them, at most ``max_class_share`` of any class.
+
+    Parameters
+    ----------
+    estimator : estimator or None, default=None
+        The valuer, cloned before fitting: any estimator that sets
+        ``data_values_`` in ``fit``. ``None``: a ``LossValClassifier`` when ``y``
+        holds class labels (binary, or multiclass of a non-float dtype), else a
+        ``LossValRegressor``, seeded with ``random_state``.
+    {cut}
+    {share}
+    random_state : int, RandomState instance or None, default=None
+        Seeds the default valuer (a given ``estimator`` keeps its own).
+
+    Attributes
+    ----------
+    estimator_ : estimator
+        The fitted valuer.
+    data_values_ : ndarray of shape (n_samples,)
+        The value of each row of ``X``; low values mark harmful rows.
+    sample_indices_ : ndarray of shape (n_kept,)
+        The rows kept, as positions in ``X``, in increasing order.
+
+    See Also
+    --------
+    CleanedEstimator : Values, cleans and fits a wrapped estimator in one ``fit``.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_iris
+    >>> from skval import LossValClassifier, LossValCleaner
+    >>> X, y = load_iris(return_X_y=True)
+    >>> cleaner = LossValCleaner(LossValClassifier(max_epochs=2, random_state=0), cut=0.1)
+    >>> X_kept, y_kept = cleaner.fit_resample(X, y)
+    >>> X_kept.shape, cleaner.data_values_.shape
+    ((135, 4), (150,))
+    """
+
+    _estimator_type = "sampler"
+
+    def __init__(self, estimator=None, *, cut="kmeans", max_class_share=0.5, random_state=None):
+        self.estimator = estimator
+        self.cut = cut
+        self.max_class_share = max_class_share
+        self.random_state = random_state
+
+    def fit(self, X, y, X_val=None, y_val=None):
+        """Value the rows of ``(X, y)`` and choose the ones to keep.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training features.
+        y : array-like of shape (n_samples,)
+            Training targets.
+        X_val : array-like of shape (n_val, n_features), default=None
+            Clean reference rows, passed to the valuer's ``fit``.
+        y_val : array-like of shape (n_val,), default=None
+            Their targets, passed to the valuer's ``fit``.
+
+        Returns
+        -------
+        self : object
+            The fitted cleaner.
+        """
+        check_share(self.max_class_share)
+        if y is not None:
+            check_cut(self.cut, n_rows(y))
+        self.estimator_, self.data_values_ = fit_valuer(
+            self.estimator, X, y, X_val, y_val, self.random_state)
+        groups = groups_for_cap(self.estimator_, y)
+        removed = rows_to_remove(self.data_values_, groups, self.cut, self.max_class_share)
+        self.sample_indices_ = np.flatnonzero(~removed)
+        return self
+
+    def fit_resample(self, X, y, X_val=None, y_val=None):
+        """Value the rows, then return the kept rows of ``X`` and ``y``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training features; a DataFrame comes back as a DataFrame.
+        y : array-like of shape (n_samples,)
+            Training targets; a Series comes back as a Series.
+        X_val : array-like of shape (n_val, n_features), default=None
+            Clean reference rows, passed to the valuer's ``fit``.
+        y_val : array-like of shape (n_val,), default=None
+            Their targets, passed to the valuer's ``fit``.
+
+        Returns
+        -------
+        X_resampled : array-like of shape (n_kept, n_features)
+            The kept rows of ``X``, in their order in ``X``.
+        y_resampled : array-like of shape (n_kept,)
+            Their targets.
+        """
+        self.fit(X, y, X_val=X_val, y_val=y_val)
+        return self.kept(X), self.kept(y)
+
+    def kept(self, data):
+        """The kept rows of ``data`` (``X``, ``y`` or anything row-aligned with them).
+
+        Parameters
+        ----------
+        data : array-like, DataFrame or Series of length n_samples
+            Rows in the order of the ``X`` given to ``fit``.
+
+        Returns
+        -------
+        kept : array-like of length n_kept
+            Its rows at ``sample_indices_``, of the same type (a list, an ndarray,
+            a DataFrame or a Series; other array-likes become an ndarray).
+        """
+        check_is_fitted(self, "sample_indices_")
+        if n_rows(data) != len(self.data_values_):
+            raise ValueError(f"data has {n_rows(data)} rows, but the cleaner was fitted on "
+                             f"{len(self.data_values_)}.")
+        if not (isinstance(data, list) or hasattr(data, "iloc") or hasattr(data, "shape")):
+            data = np.asarray(data)
+        return _safe_indexing(data, self.sample_indices_)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.estimator_type = "sampler"
+        tags.target_tags.required = True
+        return tags
+
+
+LossValCleaner.__doc__ = LossValCleaner.__doc__.format(cut=_CUT_DOC, share=_SHARE_DOC)
