@@ -1,0 +1,284 @@
+"""CleanedEstimator: value and clean the training rows inside ``fit``, scikit-learn alone.
+
+Because the valuation happens in ``fit``, a cross-validation or a grid search
+values and cleans the rows of each training fold only: test rows are never valued,
+dropped or weighted.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.base import BaseEstimator, MetaEstimatorMixin, clone, is_classifier, is_regressor
+from sklearn.utils import get_tags
+from sklearn.utils.metaestimators import available_if
+from sklearn.utils.validation import check_is_fitted, has_fit_parameter
+
+from ._classifier import LossValClassifier
+from ._cleaning import _CUT_DOC, _SHARE_DOC, LossValCleaner, groups_for_cap, value_weights
+from ._regressor import LossValRegressor
+
+__all__ = ["CleanedEstimator"]
+
+_MODES = ("drop", "weight")
+
+
+def _wrapped_has(method):
+    """For ``available_if``: whether the wrapped estimator (fitted one if any) has ``method``."""
+    def check(self):
+        return hasattr(getattr(self, "estimator_", self.estimator), method)
+    return check
+
+
+class CleanedEstimator(MetaEstimatorMixin, BaseEstimator):
+    """Fit any estimator on training rows cleaned by their LossVal values.
+
+    ``fit`` values the training rows with ``valuer``, then fits a clone of
+    ``estimator`` on the rows that survive the cut (``mode="drop"``), or on all
+    rows with sample weights from the values (``mode="weight"``). Prediction
+    methods delegate to the fitted clone; only the ones it has are available.
+    Inside ``cross_val_score`` or ``GridSearchCV`` the valuation sees each
+    training fold only, so no test row is valued, dropped or weighted.
+
+    Parameters
+    ----------
+    estimator : estimator
+        The model to train on the cleaned rows; cloned in ``fit``.
+    valuer : estimator or None, default=None
+        Values the rows; cloned in ``fit``; any estimator that sets
+        ``data_values_``. ``None``: a ``LossValClassifier`` when ``estimator`` is a
+        classifier, a ``LossValRegressor`` when it is a regressor (otherwise
+        chosen by the target, as ``LossValCleaner`` does), seeded with
+        ``random_state``.
+    {cut}
+        Used with ``mode="drop"``.
+    {share}
+        Used with ``mode="drop"``.
+    mode : {{"drop", "weight"}}, default="drop"
+        ``"drop"``: fit on the kept rows. ``"weight"``: fit on all rows with
+        ``sample_weight`` = value clipped at 0 and divided by the mean value of
+        the row's class (of all rows, for regression), so that each class keeps
+        its total weight; needs an ``estimator`` whose ``fit`` accepts
+        ``sample_weight``.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the default valuer (a given ``valuer`` keeps its own).
+
+    Attributes
+    ----------
+    estimator_ : estimator
+        The fitted clone of ``estimator``.
+    valuer_ : estimator
+        The fitted clone of the valuer.
+    data_values_ : ndarray of shape (n_samples,)
+        The value of each training row; low values mark harmful rows.
+    sample_indices_ : ndarray of shape (n_kept,)
+        The rows ``estimator_`` was fitted on, as positions in ``X`` (all rows
+        with ``mode="weight"``).
+    sample_weight_ : ndarray of shape (n_samples,) or None
+        The sample weights given to ``estimator_`` (``None`` with ``mode="drop"``).
+    classes_ : ndarray of shape (n_classes,)
+        The class labels, for a classifier.
+    n_features_in_ : int
+        Number of features seen during ``fit``.
+
+    See Also
+    --------
+    LossValCleaner : The cleaning step alone, with imbalanced-learn's ``fit_resample``.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_iris
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> from skval import CleanedEstimator, LossValClassifier
+    >>> X, y = load_iris(return_X_y=True)
+    >>> model = CleanedEstimator(LogisticRegression(max_iter=1000),
+    ...                          valuer=LossValClassifier(max_epochs=2, random_state=0), cut=0.1)
+    >>> model.fit(X, y).sample_indices_.shape
+    (135,)
+    >>> model.predict(X[:3])
+    array([0, 0, 0])
+    """
+
+    def __init__(self, estimator, valuer=None, *, cut="kmeans", max_class_share=0.5, mode="drop",
+                 random_state=None):
+        self.estimator = estimator
+        self.valuer = valuer
+        self.cut = cut
+        self.max_class_share = max_class_share
+        self.mode = mode
+        self.random_state = random_state
+
+    def fit(self, X, y, X_val=None, y_val=None):
+        """Value the training rows, then fit a clone of ``estimator`` on the cleaned rows.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training features (numeric: the valuer trains a network on them).
+        y : array-like of shape (n_samples,)
+            Training targets.
+        X_val : array-like of shape (n_val, n_features), default=None
+            Clean reference rows, passed to the valuer's ``fit``.
+        y_val : array-like of shape (n_val,), default=None
+            Their targets, passed to the valuer's ``fit``.
+
+        Returns
+        -------
+        self : object
+            The fitted estimator.
+        """
+        self._check_mode()
+        cleaner = LossValCleaner(self._valuer(), cut=self.cut, max_class_share=self.max_class_share,
+                                 random_state=self.random_state)
+        cleaner.fit(X, y, X_val=X_val, y_val=y_val)
+        self.valuer_, self.data_values_ = cleaner.estimator_, cleaner.data_values_
+        if self.mode == "drop":
+            self.sample_indices_, self.sample_weight_ = cleaner.sample_indices_, None
+            self.estimator_ = clone(self.estimator).fit(cleaner.kept(X), cleaner.kept(y))
+        else:
+            self.sample_indices_ = np.arange(len(self.data_values_))
+            self.sample_weight_ = value_weights(self.data_values_, groups_for_cap(self.valuer_, y))
+            self.estimator_ = clone(self.estimator).fit(X, y, sample_weight=self.sample_weight_)
+        return self
+
+    def _check_mode(self):
+        if self.mode not in _MODES:
+            raise ValueError(f"mode must be one of {_MODES}, got {self.mode!r}.")
+        if self.mode == "weight" and not has_fit_parameter(self.estimator, "sample_weight"):
+            raise TypeError(
+                f"mode='weight' needs an estimator whose fit accepts sample_weight; "
+                f"{type(self.estimator).__name__}.fit does not. Use mode='drop'."
+            )
+
+    def _valuer(self):
+        """The valuer to clone: the given one, or the default for the estimator's type."""
+        if self.valuer is not None:
+            return self.valuer
+        if is_classifier(self.estimator):
+            return LossValClassifier(random_state=self.random_state)
+        if is_regressor(self.estimator):
+            return LossValRegressor(random_state=self.random_state)
+        return None  # LossValCleaner chooses by the target
+
+    # ------------------------------------------------------------------ delegation
+    @property
+    def classes_(self):
+        """The class labels of the fitted classifier."""
+        check_is_fitted(self, "estimator_")
+        return self.estimator_.classes_
+
+    @property
+    def n_features_in_(self):
+        """Number of features seen during ``fit``."""
+        return self.estimator_.n_features_in_
+
+    @property
+    def feature_names_in_(self):
+        """Names of the features seen during ``fit``, when ``X`` had string column names."""
+        return self.estimator_.feature_names_in_
+
+    @available_if(_wrapped_has("predict"))
+    def predict(self, X):
+        """Predict with the estimator fitted on the cleaned rows.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Rows to predict.
+
+        Returns
+        -------
+        y_pred : ndarray of shape (n_samples,)
+            The wrapped estimator's predictions.
+        """
+        check_is_fitted(self)
+        return self.estimator_.predict(X)
+
+    @available_if(_wrapped_has("predict_proba"))
+    def predict_proba(self, X):
+        """Class probabilities from the estimator fitted on the cleaned rows.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Rows to predict.
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_classes)
+            Probabilities in the order of ``classes_``.
+        """
+        check_is_fitted(self)
+        return self.estimator_.predict_proba(X)
+
+    @available_if(_wrapped_has("predict_log_proba"))
+    def predict_log_proba(self, X):
+        """Log of the class probabilities from the estimator fitted on the cleaned rows.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Rows to predict.
+
+        Returns
+        -------
+        log_proba : ndarray of shape (n_samples, n_classes)
+            Log-probabilities in the order of ``classes_``.
+        """
+        check_is_fitted(self)
+        return self.estimator_.predict_log_proba(X)
+
+    @available_if(_wrapped_has("decision_function"))
+    def decision_function(self, X):
+        """Decision function of the estimator fitted on the cleaned rows.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Rows to score.
+
+        Returns
+        -------
+        scores : ndarray of shape (n_samples,) or (n_samples, n_classes)
+            The wrapped estimator's decision function.
+        """
+        check_is_fitted(self)
+        return self.estimator_.decision_function(X)
+
+    @available_if(_wrapped_has("score"))
+    def score(self, X, y, sample_weight=None):
+        """Score of the estimator fitted on the cleaned rows (its own ``score``).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Test rows.
+        y : array-like of shape (n_samples,)
+            Their true targets.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Weights of the test rows, passed on when given.
+
+        Returns
+        -------
+        score : float
+            Accuracy for a classifier and R^2 for a regressor, as the wrapped
+            estimator defines it.
+        """
+        check_is_fitted(self)
+        if sample_weight is None:
+            return self.estimator_.score(X, y)
+        return self.estimator_.score(X, y, sample_weight=sample_weight)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        inner = get_tags(self.estimator)
+        tags.estimator_type = inner.estimator_type
+        tags.classifier_tags = inner.classifier_tags
+        tags.regressor_tags = inner.regressor_tags
+        tags.target_tags.required = True
+        valuer = self._valuer()
+        tags.target_tags.multi_output = inner.target_tags.multi_output and (
+            valuer is None or get_tags(valuer).target_tags.multi_output)
+        return tags
+
+
+CleanedEstimator.__doc__ = CleanedEstimator.__doc__.format(cut=_CUT_DOC, share=_SHARE_DOC)
