@@ -8,7 +8,9 @@ dropped or weighted.
 from __future__ import annotations
 
 import numpy as np
+from sklearn import get_config
 from sklearn.base import BaseEstimator, MetaEstimatorMixin, clone, is_classifier, is_regressor
+from sklearn.pipeline import Pipeline
 from sklearn.utils import get_tags
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted, has_fit_parameter
@@ -20,6 +22,25 @@ from ._regressor import LossValRegressor
 __all__ = ["CleanedEstimator"]
 
 _MODES = ("drop", "weight")
+
+
+def accepts_sample_weight(estimator):
+    """Whether ``fit`` takes ``sample_weight``: its own, or a Pipeline's last step's."""
+    if isinstance(estimator, Pipeline):
+        final = estimator.steps[-1][1]
+        return final != "passthrough" and has_fit_parameter(final, "sample_weight")
+    return has_fit_parameter(estimator, "sample_weight")
+
+
+def fit_weighted(estimator, X, y, sample_weight):
+    """``estimator.fit`` with ``sample_weight``; a Pipeline passes it to its last step.
+
+    With metadata routing enabled, a Pipeline gets ``sample_weight`` as such and
+    routes it where its steps requested it.
+    """
+    if isinstance(estimator, Pipeline) and not get_config()["enable_metadata_routing"]:
+        return estimator.fit(X, y, **{f"{estimator.steps[-1][0]}__sample_weight": sample_weight})
+    return estimator.fit(X, y, sample_weight=sample_weight)
 
 
 def _wrapped_has(method):
@@ -58,7 +79,7 @@ class CleanedEstimator(MetaEstimatorMixin, BaseEstimator):
         ``sample_weight`` = value clipped at 0 and divided by the mean value of
         the row's class (of all rows, for regression), so that each class keeps
         its total weight; needs an ``estimator`` whose ``fit`` accepts
-        ``sample_weight``.
+        ``sample_weight`` (a Pipeline gets it as ``<last step>__sample_weight``).
     random_state : int, RandomState instance or None, default=None
         Seeds the default valuer (a given ``valuer`` keeps its own).
 
@@ -137,16 +158,17 @@ class CleanedEstimator(MetaEstimatorMixin, BaseEstimator):
         else:
             self.sample_indices_ = np.arange(len(self.data_values_))
             self.sample_weight_ = value_weights(self.data_values_, groups_for_cap(self.valuer_, y))
-            self.estimator_ = clone(self.estimator).fit(X, y, sample_weight=self.sample_weight_)
+            self.estimator_ = fit_weighted(clone(self.estimator), X, y, self.sample_weight_)
         return self
 
     def _check_mode(self):
         if self.mode not in _MODES:
             raise ValueError(f"mode must be one of {_MODES}, got {self.mode!r}.")
-        if self.mode == "weight" and not has_fit_parameter(self.estimator, "sample_weight"):
+        if self.mode == "weight" and not accepts_sample_weight(self.estimator):
             raise TypeError(
-                f"mode='weight' needs an estimator whose fit accepts sample_weight; "
-                f"{type(self.estimator).__name__}.fit does not. Use mode='drop'."
+                f"mode='weight' needs an estimator whose fit accepts sample_weight (for a "
+                f"Pipeline, its last step's); {type(self.estimator).__name__}.fit does not. "
+                "Use mode='drop'."
             )
 
     def _valuer(self):

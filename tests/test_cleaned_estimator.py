@@ -69,11 +69,23 @@ def test_weight_mode_keeps_each_class_total_and_zeroes_negative_values():
     np.testing.assert_array_equal(X, X_before)
 
 
-def test_weight_mode_needs_sample_weight():
+def test_weight_mode_reaches_the_last_step_of_a_pipeline():
+    X, y = two_blobs()
+    pipe = make_pipeline(StandardScaler(), LogisticRegression())
+    model = CleanedEstimator(pipe, valuer=FixedValuer(), mode="weight").fit(X, y)
+    reference = clone(pipe).fit(X, y, logisticregression__sample_weight=model.sample_weight_)
+    np.testing.assert_allclose(model.estimator_[-1].coef_, reference[-1].coef_)
+    assert not np.allclose(model.estimator_[-1].coef_, clone(pipe).fit(X, y)[-1].coef_)
+
+
+@pytest.mark.parametrize("estimator", [KNeighborsClassifier(),
+                                       make_pipeline(StandardScaler(), KNeighborsClassifier())])
+def test_weight_mode_needs_sample_weight(estimator):
     X, y = two_blobs()
     with pytest.raises(TypeError, match="mode='weight' needs an estimator whose fit accepts "
-                                        "sample_weight; KNeighborsClassifier.fit does not"):
-        CleanedEstimator(KNeighborsClassifier(), valuer=FixedValuer(), mode="weight").fit(X, y)
+                                        "sample_weight \\(for a Pipeline, its last step's\\); "
+                                        f"{type(estimator).__name__}.fit does not"):
+        CleanedEstimator(estimator, valuer=FixedValuer(), mode="weight").fit(X, y)
 
 
 def test_invalid_mode():
