@@ -11,7 +11,8 @@ import numpy as np
 
 from .evaluation import _check_values_mask, discovery_curve
 
-__all__ = ["plot_values", "plot_history", "plot_discovery", "plot_removal"]
+__all__ = ["plot_values", "plot_history", "plot_discovery", "plot_removal", "plot_addition",
+           "plot_selection"]
 
 
 def _axes(ax):
@@ -169,6 +170,95 @@ def plot_removal(fractions, scores_high, scores_low=None, *, ax=None, metric="te
     if scores_low is not None:
         ax.plot(fractions, scores_low, marker="o", color="tab:green", label="remove low values first")
     ax.set_xlabel("fraction of training rows removed")
+    ax.set_ylabel(metric)
+    ax.legend()
+    return ax
+
+
+def plot_addition(fractions, scores_low, scores_high=None, *, ax=None, metric="test score"):
+    """Test score of models trained on the lowest- and highest-valued rows only.
+
+    Parameters
+    ----------
+    fractions : array-like of shape (n_fractions,)
+        Fractions of rows trained on, from :func:`skval.evaluation.addition_curve`.
+    scores_low : array-like of shape (n_fractions,)
+        Scores when the lowest-valued rows are added first.
+    scores_high : array-like of shape (n_fractions,), default=None
+        Scores when the highest-valued rows are added first.
+    ax : matplotlib Axes, default=None
+        Where to draw.
+    metric : str, default="test score"
+        Label of the y axis.
+
+    Returns
+    -------
+    ax : matplotlib Axes
+        The Axes drawn on.
+
+    Examples
+    --------
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> from skval.plot import plot_addition
+    >>> ax = plot_addition([0.5, 1.0], [0.4, 0.9], [0.95, 0.9])
+    >>> [t.get_text() for t in ax.get_legend().get_texts()]
+    ['add low values first', 'add high values first']
+    """
+    fractions = np.asarray(fractions, dtype=np.float64)
+    ax = _axes(ax)
+    ax.plot(fractions, scores_low, marker="o", color="tab:red", label="add low values first")
+    if scores_high is not None:
+        ax.plot(fractions, scores_high, marker="o", color="tab:green", label="add high values first")
+    ax.set_xlabel("fraction of training rows used")
+    ax.set_ylabel(metric)
+    ax.legend()
+    return ax
+
+
+def plot_selection(fractions, scores_by_value, scores_random, *, ax=None, metric="test score",
+                   label="skval"):
+    """Test score against the fraction of a pool kept: by value, at random, and all rows.
+
+    Parameters
+    ----------
+    fractions : array-like of shape (n_fractions,)
+        Fractions of the pool kept, from :func:`skval.evaluation.selection_curve`.
+    scores_by_value : array-like of shape (n_fractions,)
+        Scores when the highest-valued rows are kept.
+    scores_random : array-like of shape (n_fractions,)
+        Mean scores of random subsets of the same sizes.
+    ax : matplotlib Axes, default=None
+        Where to draw.
+    metric : str, default="test score"
+        Label of the y axis.
+    label : str, default="skval"
+        Legend label of the by-value curve.
+
+    Returns
+    -------
+    ax : matplotlib Axes
+        The Axes drawn on; a dashed line marks the score with all rows, when
+        ``fractions`` includes 1.
+
+    Examples
+    --------
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> from skval.plot import plot_selection
+    >>> ax = plot_selection([0.5, 1.0], [0.95, 0.9], [0.85, 0.9])
+    >>> [t.get_text() for t in ax.get_legend().get_texts()]
+    ['skval', 'random', 'all rows']
+    """
+    fractions = np.asarray(fractions, dtype=np.float64)
+    ax = _axes(ax)
+    ax.plot(fractions, scores_by_value, marker="o", color="tab:blue", label=f"{label}")
+    ax.plot(fractions, scores_random, marker="o", color="gray", label="random")
+    full = np.flatnonzero(fractions == 1.0)
+    if len(full):
+        ax.axhline(np.asarray(scores_by_value)[full[0]], color="black", ls="--", lw=1,
+                   label="all rows")
+    ax.set_xlabel("fraction of the pool kept (highest values first)")
     ax.set_ylabel(metric)
     ax.legend()
     return ax

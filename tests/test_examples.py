@@ -49,3 +49,13 @@ def test_dask_grid_search_matches_joblib():
     local, distributed = _load("dask_grid_search").main(["--epochs", "2", "3"])
     assert distributed.best_params_ == local.best_params_
     assert (distributed.cv_results_["mean_test_score"] == local.cv_results_["mean_test_score"]).all()
+
+
+def test_target_selection(tmp_path):
+    pytest.importorskip("matplotlib")
+    fractions, by_value, random = _load("target_selection").main(
+        ["--epochs", "10", "--out", str(tmp_path)])
+    at_80 = list(fractions).index(0.8)
+    assert by_value[at_80] > random[at_80] + 0.03      # selecting by value beats random rows
+    assert by_value[at_80] > by_value[-1] + 0.03       # ...and all rows (the last fraction)
+    assert (tmp_path / "selection.png").stat().st_size > 5000
