@@ -5,11 +5,13 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import tempfile
 
 import numpy as np
 
 from ._base import value_ranks
 from ._classifier import LossValClassifier
+from ._cleaning import check_cut, check_share, rows_to_remove
 from ._regressor import LossValRegressor
 
 _MAX_CLASSES_AUTO = 20
@@ -20,8 +22,19 @@ Value every row of a CSV file with LossVal: rows with a low value hurt the model
 standardised, other columns imputed (most frequent) and one-hot encoded. Writes a
 CSV with one line per input row: row (0-based position in the file, header not
 counted), data_value and rank (1 = lowest value, the most suspicious row), and
-prints the lowest-valued rows as they are in the file. An existing output file is
-never replaced unless --overwrite is given.
+prints the lowest-valued rows as they are in the file. With --kept-rows, also writes
+the rows of the CSV that survive the cut (see --cut), unchanged, all columns.
+
+Identifier columns are not features: text with a distinct value in every row (a
+customer ID), or whole numbers that count up by one from row to row (a row number).
+They are left out of the features, with a message, unless --keep-id-columns is
+given; the values CSV keeps them, after "row", to identify the rows.
+
+Files written: the values CSV (--output), the plot (--plot) and the kept rows
+(--kept-rows). None of them may be the input CSV (refused). An existing file is
+replaced only with --overwrite. Each is written to a temporary file in the same
+folder and renamed into place when complete, so an interrupted run leaves any
+previous file as it was.
 """
 
 
@@ -38,9 +51,31 @@ def _parser():
     p.add_argument("--epochs", type=int, default=30, help="training epochs (default: 30)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     p.add_argument("--top", type=int, default=10, help="lowest-valued rows to print (default: 10)")
+    p.add_argument("--kept-rows", default=None, metavar="CSV",
+                   help="also write the rows that survive the cut to this CSV (all columns)")
+    p.add_argument("--cut", type=_cut, default="kmeans",
+                   help="rows to remove for --kept-rows: 'kmeans' (the low cluster of a 2-means "
+                        "split of the values), a fraction in (0, 1) or a count (default: kmeans)")
+    p.add_argument("--max-class-share", type=float, default=0.5,
+                   help="remove at most this share of any class (of all rows, for regression) "
+                        "(default: 0.5)")
+    p.add_argument("--keep-id-columns", action="store_true",
+                   help="use identifier columns as features too (default: leave them out)")
     p.add_argument("--overwrite", action="store_true",
-                   help="replace the output CSV or plot if it exists (default: refuse)")
+                   help="replace an existing output CSV, plot or kept-rows CSV (default: refuse; "
+                        "the input CSV is never replaced)")
     return p
+
+
+def _cut(text):
+    """--cut: "kmeans", a fraction (with a decimal point) or a count."""
+    if text == "kmeans":
+        return text
+    try:
+        return float(text) if any(c in text for c in ".eE") else int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected 'kmeans', a fraction in (0, 1) or a count, got {text!r}") from None
 
 
 def _fail(message):
@@ -66,7 +101,7 @@ def _read(path, target):
         _fail(f"target column {target!r} has missing values (rows {rows})")
     if frame.shape[1] < 2:
         _fail(f"{path} has no feature columns besides {target!r}")
-    return frame.drop(columns=[target]), frame[target]
+    return frame
 
 
 def _task(y, asked):
@@ -100,10 +135,46 @@ def _preprocessor(X):
     ])
 
 
-def _refuse_to_overwrite(paths, overwrite):
-    for path in paths:
-        if path and not overwrite and os.path.exists(path):
+def _check_outputs(source, outputs, overwrite):
+    """Refuse an output that is the input, that two outputs share, or that exists unasked."""
+    outputs = [path for path in outputs if path]
+    real = [os.path.realpath(path) for path in outputs]
+    for path, resolved in zip(outputs, real):
+        if resolved == os.path.realpath(source):
+            _fail(f"{path} is the input file; refusing to write over it, choose another path")
+        if real.count(resolved) > 1:
+            _fail(f"{path} is given for two outputs; choose a path for each")
+        if not overwrite and os.path.exists(path):
             _fail(f"{path} exists; pass --overwrite to replace it, or choose another path")
+
+
+def _write_atomically(path, write):
+    """``write(tmp)`` to a temporary file beside ``path``, then rename it to ``path``."""
+    folder, name = os.path.split(os.path.abspath(path))
+    handle, tmp = tempfile.mkstemp(dir=folder, prefix=f".{name}.", suffix=os.path.splitext(name)[1])
+    os.close(handle)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def _is_identifier(column):
+    """Text with a distinct value in every row, or whole numbers counting up by one (row numbers)."""
+    from pandas.api.types import is_bool_dtype, is_integer_dtype, is_numeric_dtype
+
+    values = column.dropna()
+    if len(values) < len(column) or len(column) < 2:
+        return False
+    if not is_numeric_dtype(column.dtype) and not is_bool_dtype(column.dtype):
+        return values.nunique() == len(column)
+    return is_integer_dtype(column.dtype) and bool(np.all(np.diff(values.to_numpy()) == 1))
+
+
+def _identifier_columns(X):
+    return [name for name in X.columns if _is_identifier(X[name])]
 
 
 def _value_rows(X, y, task, args):
@@ -129,27 +200,72 @@ def _save_plot(values, args):
 
     ax = plot_values(values)
     ax.set_title(f"LossVal values of {args.csv}")
-    ax.figure.savefig(args.plot, dpi=100, bbox_inches="tight")
+    _write_atomically(args.plot, lambda tmp: ax.figure.savefig(tmp, dpi=100, bbox_inches="tight"))
     print(f"plot -> {args.plot}")
+
+
+def _check_args(args):
+    if args.epochs < 1:
+        _fail(f"--epochs must be >= 1, got {args.epochs}")
+    try:
+        check_share(args.max_class_share)
+    except ValueError as error:
+        _fail(f"--max-class-share: {error}")
+
+
+def _features(frame, target, keep_ids):
+    """The feature columns (all but the target and, unless ``keep_ids``, the identifiers),
+    and the names of the identifier columns."""
+    X = frame.drop(columns=[target])
+    ids = _identifier_columns(X)
+    if ids and not keep_ids:
+        if len(ids) == X.shape[1]:
+            _fail(f"every feature column looks like an identifier ({', '.join(map(str, ids))}); "
+                  "pass --keep-id-columns to use them anyway")
+        print(f"identifier columns left out of the features: {', '.join(map(str, ids))} "
+              "(a distinct text per row, or a row number); --keep-id-columns keeps them")
+        X = X.drop(columns=ids)
+    return X, ids
+
+
+def _save_values(values, frame, ids, output):
+    table = values.rename_axis("row").to_frame().assign(rank=value_ranks(values))
+    for position, name in enumerate(ids):
+        table.insert(position, name, frame[name].to_numpy())
+    _write_atomically(output, lambda tmp: table.to_csv(tmp))
+
+
+def _save_kept_rows(values, frame, y, task, args):
+    groups = y.to_numpy() if task == "classification" else np.zeros(len(values), int)
+    removed = rows_to_remove(values.to_numpy(), groups, args.cut, args.max_class_share)
+    kept = frame.iloc[np.flatnonzero(~removed)]
+    _write_atomically(args.kept_rows, lambda tmp: kept.to_csv(tmp, index=False))
+    print(f"kept {len(kept)} of {len(frame)} rows -> {args.kept_rows}")
 
 
 def main(argv=None):
     """Run the command line; returns the exit status."""
     args = _parser().parse_args(argv)
-    if args.epochs < 1:
-        _fail(f"--epochs must be >= 1, got {args.epochs}")
+    _check_args(args)
     output = args.output or f"{args.csv}.values.csv"
-    _refuse_to_overwrite([output, args.plot], args.overwrite)
-    X, y = _read(args.csv, args.target)
+    _check_outputs(args.csv, [output, args.plot, args.kept_rows], args.overwrite)
+    frame = _read(args.csv, args.target)
+    try:
+        check_cut(args.cut, len(frame))
+    except ValueError as error:
+        _fail(f"--cut: {error}")
+    X, ids = _features(frame, args.target, args.keep_id_columns)
+    y = frame[args.target]
     task = _task(y, args.task)
     estimator = _value_rows(X, y, task, args)
 
     values = estimator.values_series()  # indexed by the row's position in the file
-    table = values.rename_axis("row").to_frame().assign(rank=value_ranks(values))
-    table.to_csv(output)
+    _save_values(values, frame, ids, output)
     print(f"{task}: valued {len(values)} rows of {args.csv} -> {output}")
-    worst = estimator.worst_rows(X, y, k=args.top)
+    worst = estimator.worst_rows(frame.drop(columns=[args.target]), y, k=args.top)
     print(worst.to_string(index_names=False))
+    if args.kept_rows:
+        _save_kept_rows(values, frame, y, task, args)
     if args.plot:
         _save_plot(values.to_numpy(), args)
     return 0

@@ -101,3 +101,132 @@ def test_cli_never_replaces_a_file_unasked(tmp_path, capsys):
     assert pd.read_csv(existing).columns.tolist() == ["row", "data_value", "rank"]
     printed = capsys.readouterr().out
     assert "data_value" in printed and "target" in printed  # the worst rows, as in the file
+
+
+# ----------------------------------------------------------------------------- kept rows, safety, identifiers
+
+def test_cli_kept_rows_are_the_file_rows_without_the_flipped_ones(noisy_csv, tmp_path, capsys):
+    from skval._cleaning import rows_to_remove
+
+    path, flipped = noisy_csv
+    kept_path = tmp_path / "kept.csv"
+    assert main([str(path), "--target", "income", "-o", str(tmp_path / "v.csv"),
+                 "--kept-rows", str(kept_path), "--epochs", "30"]) == 0
+    original, kept = pd.read_csv(path), pd.read_csv(kept_path)
+    values = pd.read_csv(tmp_path / "v.csv")["data_value"].to_numpy()
+    expected = np.flatnonzero(~rows_to_remove(values, original["income"].to_numpy()))
+    # the file's own rows, all columns, in file order: those the default cut keeps
+    pd.testing.assert_frame_equal(original.iloc[expected].reset_index(drop=True), kept)
+    assert f"kept {len(kept)} of 400 rows" in capsys.readouterr().out
+    assert flipped[expected].mean() < 0.08 < flipped.mean()   # from 15% flipped to under 8%
+
+
+@pytest.fixture
+def small_csv(tmp_path):
+    path = tmp_path / "small.csv"
+    pd.DataFrame({"x": np.linspace(0, 1, 20), "y": np.arange(20) % 2}).to_csv(path, index=False)
+    return path
+
+
+@pytest.mark.parametrize("option", ["-o", "--plot", "--kept-rows"])
+def test_cli_refuses_to_write_over_its_input(small_csv, capsys, option):
+    before = small_csv.read_bytes()
+    same_file = str(small_csv.parent / "." / small_csv.name)   # another spelling of the input
+    with pytest.raises(SystemExit) as exit_info:
+        main([str(small_csv), "--target", "y", option, same_file, "--overwrite", "--epochs", "1"])
+    assert exit_info.value.code == 2
+    assert "is the input file; refusing to write over it" in capsys.readouterr().err
+    assert small_csv.read_bytes() == before
+
+
+def test_cli_refuses_one_path_for_two_outputs(small_csv, tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        main([str(small_csv), "--target", "y", "-o", str(tmp_path / "a.csv"),
+              "--kept-rows", str(tmp_path / "a.csv")])
+    assert "is given for two outputs" in capsys.readouterr().err
+
+
+def test_interrupted_write_leaves_the_previous_file(tmp_path):
+    from skval._cli import _write_atomically
+
+    target = tmp_path / "values.csv"
+    target.write_text("previous\n")
+
+    def interrupted(tmp):
+        with open(tmp, "w") as f:
+            f.write("half a fil")
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        _write_atomically(str(target), interrupted)
+    assert target.read_text() == "previous\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["values.csv"]   # no temporary file left
+    _write_atomically(str(target), lambda tmp: open(tmp, "w").write("new\n"))
+    assert target.read_text() == "new\n" and len(list(tmp_path.iterdir())) == 1
+
+
+def churn_like(n=60, seed=0):
+    rng = np.random.RandomState(seed)
+    x = rng.normal(size=n)
+    return pd.DataFrame({
+        "customerID": [f"{i:04d}-{c}" for i, c in enumerate(rng.choice(list("ABCDEF"), n))],
+        "row_no": np.arange(1, n + 1),
+        "tenure": rng.randint(0, 70, n),                 # integers, not counting up
+        "charges": rng.normal(50, 10, n).round(2),       # a distinct float per row: a feature
+        "plan": rng.choice(["basic", "plus"], n),
+        "churn": np.where(x > 0, "yes", "no"),
+    })
+
+
+def test_identifier_columns_are_detected():
+    from skval._cli import _identifier_columns
+
+    frame = churn_like().drop(columns="churn")
+    assert _identifier_columns(frame) == ["customerID", "row_no"]
+    frame.loc[3, "customerID"] = frame.loc[4, "customerID"]      # no longer distinct
+    shuffled = frame.assign(row_no=frame["row_no"].to_numpy()[::-1])  # counts down
+    assert _identifier_columns(shuffled) == []
+
+
+def test_cli_leaves_identifiers_out_of_the_features(tmp_path, capsys, monkeypatch):
+    import skval._cli as cli
+
+    path = tmp_path / "churn.csv"
+    churn_like().to_csv(path, index=False)
+    seen = []
+    fit = cli._value_rows
+    monkeypatch.setattr(cli, "_value_rows", lambda X, *a: seen.append(list(X.columns)) or fit(X, *a))
+    assert main([str(path), "--target", "churn", "--epochs", "1"]) == 0
+    assert seen[-1] == ["tenure", "charges", "plan"]
+    assert "identifier columns left out of the features: customerID, row_no" in capsys.readouterr().out
+    values = pd.read_csv(f"{path}.values.csv")
+    assert list(values.columns) == ["row", "customerID", "row_no", "data_value", "rank"]
+    assert values["customerID"].tolist() == churn_like()["customerID"].tolist()
+
+    assert main([str(path), "--target", "churn", "--epochs", "1", "--keep-id-columns",
+                 "--overwrite"]) == 0
+    assert seen[-1] == ["customerID", "row_no", "tenure", "charges", "plan"]
+    assert "left out" not in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--cut", "half"], "expected 'kmeans', a fraction in (0, 1) or a count, got 'half'"),
+    (["--cut", "1.5"], "--cut: cut as a fraction of rows must be in (0, 1), got 1.5"),
+    (["--cut", "20"], "--cut: cut as a count of rows must be in [0, 20), got 20"),
+    (["--max-class-share", "1"], "--max-class-share: max_class_share must be in [0, 1), got 1.0"),
+])
+def test_cli_cut_errors_before_fitting(small_csv, tmp_path, capsys, args, message):
+    with pytest.raises(SystemExit) as exit_info:
+        main([str(small_csv), "--target", "y", "--kept-rows", str(tmp_path / "k.csv"), *args])
+    assert exit_info.value.code == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "k.csv").exists()
+
+
+def test_cli_help_says_what_is_written_and_when(capsys):
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    for phrase in ("--kept-rows", "None of them may be the input CSV", "--overwrite", "temporary file",
+                   "--keep-id-columns", "Identifier columns are not features"):
+        assert phrase in out, phrase
