@@ -281,7 +281,8 @@ class _BaseLossVal(BaseEstimator):
         self._row_index = None if row_index is None else row_index.copy()
         self.n_epochs_ = len(net.history)
         self.n_reference_ = n_reference
-        self.data_values_ = net.criterion_.data_weights.detach().cpu().numpy().astype(np.float64)
+        self.data_values_ = net.criterion_.data_values().cpu().numpy().astype(np.float64)
+        self.evidence_ = net.criterion_.evidence.cpu().numpy().astype(np.float64)
         if self.record_history:
             self.weight_history_ = dict(net.callbacks_)["weight_history"].as_array()
 
@@ -322,8 +323,10 @@ class _BaseLossVal(BaseEstimator):
         -------
         rows : pandas.DataFrame
             The ``k`` rows sorted from the lowest value, indexed like
-            ``values_series``, with the features, ``"target"``, ``"data_value"`` and
-            ``"rank"`` (1 = lowest value).
+            ``values_series``, with the features, ``"target"``, ``"data_value"``,
+            ``"rank"`` (1 = lowest value) and the two columns of ``evidence_``,
+            ``"label_evidence"`` and ``"feature_evidence"``, which tell a wrong
+            label from a corrupted row.
         """
         pd = _import_pandas()
         values = self.values_series()
@@ -342,6 +345,7 @@ class _BaseLossVal(BaseEstimator):
             frame["target"] = np.asarray(y)
         frame["data_value"] = values.to_numpy()
         frame["rank"] = value_ranks(values)
+        frame["label_evidence"], frame["feature_evidence"] = self.evidence_.T
         return frame.sort_values("rank").head(k)
 
     def _batch_size(self, n, self_reference):

@@ -95,7 +95,18 @@ COMMON_ATTRIBUTES = """
     data_values_ : ndarray of shape (n_samples,)
         The value of each training row, in the order of ``X``: its learned weight.
         Rows start at 1; low values mark harmful rows (wrong labels, corrupted
-        features).
+        features). With ``positive_weights=True`` a weight that reaches 0 stays
+        there; such rows get a negative value instead of a tie at 0, the total
+        their own training steps would have taken them below 0, so that the
+        lowest rows are ranked too (a row that reached 0 only through momentum,
+        between its own steps, stays at 0).
+    evidence_ : ndarray of shape (n_samples, 2)
+        What the training run found against each row, in two columns: the part of
+        its weight's gradient that came from the task loss (column 0: its label or
+        target) and the part from the OT term (column 1: its features), summed
+        over the run, each side in units of its own typical step. Higher is more
+        harmful. A high label side with an ordinary feature side points to a wrong
+        label; a high feature side to a corrupted or out-of-distribution row.
     net_ : skorch.NeuralNet
         The trained net; ``net_.module_`` is the network, ``net_.criterion_`` owns
         the data weights.

@@ -31,6 +31,8 @@ _MIN_MASS = 1e-6
 # Up to this many batch x reference entries the whole cost matrix is built in one call
 # and cut into blocks; above, only the blocks' entries are computed.
 _FULL_COST_MAX = 65_536
+# Decay of the running scale of each side of the evidence (as Adam's second moment).
+_EVIDENCE_BETA = 0.999
 
 
 def _to_numpy64(t):
@@ -115,11 +117,16 @@ class LossValLoss(nn.Module):
             position = torch.full((n_samples,), -1, dtype=torch.long)
             position[torch.as_tensor(reference_rows, dtype=torch.long)] = torch.arange(m)
         self.register_buffer("reference_position", position)
+        # what the run observed of each row: see record_evidence and clip_weights
+        self.register_buffer("evidence", torch.zeros(n_samples, 2))
+        self.register_buffer("clipped", torch.zeros(n_samples))
+        self.register_buffer("_evidence_sq", torch.zeros(2, dtype=torch.float64))
+        self._evidence_steps = 0
         self._generator = torch.Generator().manual_seed(int(random_state))
         self._grad_buffer = self._grad_rows = None  # see add_weight_grad
 
     # ------------------------------------------------------------------ the loss
-    def forward(self, y_pred, y_true, idx, X, weights=None):
+    def forward(self, y_pred, y_true, idx, X, weights=None, ot_weights=None):
         """The LossVal loss of a batch.
 
         Parameters
@@ -137,6 +144,10 @@ class LossValLoss(nn.Module):
             step passes a batch-sized leaf instead, so that backward builds a
             gradient of the batch's size, not of ``n_samples``
             (see ``add_weight_grad``).
+        ot_weights : torch.Tensor of shape (batch,) or None
+            The same weights for the OT term (``None``: ``weights``). A second
+            leaf of the same values separates the weights' gradient into its task
+            (label or target) side and its OT (feature) side.
 
         Returns
         -------
@@ -145,8 +156,10 @@ class LossValLoss(nn.Module):
         """
         if weights is None:
             weights = self.data_weights[idx]
+        if ot_weights is None:
+            ot_weights = weights
         task_loss = (weights * self.row_losses(y_pred, y_true)).mean()
-        distance = self.ot_distance(X, y_true, idx, weights).to(task_loss.dtype)
+        distance = self.ot_distance(X, y_true, idx, ot_weights).to(task_loss.dtype)
         return task_loss * distance ** self.ot_power
 
     def row_losses(self, y_pred, y_true):
@@ -252,6 +265,39 @@ class LossValLoss(nn.Module):
         self._grad_buffer[idx] = grad.to(weights.dtype)  # the rows of a batch are distinct
         self._grad_rows = idx
         weights.grad = self._grad_buffer
+
+    @torch.no_grad()
+    def record_evidence(self, idx, task_grad, ot_grad):
+        """Add a step's gradient of the batch rows' weights, by side, to ``evidence``.
+
+        A positive gradient pushes a weight down: it is evidence against the row,
+        from its label or target (``task_grad``, the task term) or from its features
+        (``ot_grad``, the OT term). Each side is divided by its own running scale (the
+        root of a slow running mean of the squared batch median of its absolute
+        value), so that the two sides are comparable, and a step late in training,
+        when the losses are small, counts as much as an early one.
+        """
+        grads = torch.stack([task_grad, ot_grad], 1)
+        medians = grads.abs().median(dim=0).values.double()
+        self._evidence_steps += 1
+        self._evidence_sq.mul_(_EVIDENCE_BETA).add_((1 - _EVIDENCE_BETA) * medians ** 2)
+        scale = (self._evidence_sq / (1 - _EVIDENCE_BETA ** self._evidence_steps)).sqrt()
+        self.evidence.index_add_(0, idx, grads / scale.clamp_min(1e-30).to(grads.dtype))
+
+    @torch.no_grad()
+    def clip_weights(self, idx):
+        """Clip the data weights at 0; record how far below 0 the batch rows ``idx`` went.
+
+        Without a record every clipped row would tie at 0; ``clipped`` keeps, for each
+        row, the total its own steps would have taken it below 0, which orders them.
+        """
+        self.clipped.index_add_(0, idx, self.data_weights[idx].clamp(max=0.0))
+        self.data_weights.clamp_(min=0.0)
+
+    def data_values(self):
+        """The rows' weights; for a row clipped at 0, the (negative) total below 0 of ``clipped``."""
+        weights = self.data_weights.detach()
+        return torch.where((weights <= 0) & (self.clipped < 0), self.clipped, weights)
 
     def __getstate__(self):
         state = self.__dict__.copy()

@@ -137,28 +137,37 @@ class LossValNet(NeuralNet):
         return loss
 
     def train_step_single(self, batch, **fit_params):
-        # As skorch's, with the batch's data weights as a leaf of their own: backward
-        # then builds a gradient of the batch's size, added to the n weights' gradient
-        # in place (``LossValLoss.add_weight_grad``), not one of n entries per step.
+        # As skorch's, with the batch's data weights as leaves of their own, one for
+        # the task term and one for the OT term: backward builds a gradient of the
+        # batch's size (added to the n weights' gradient in place, not one of n entries
+        # per step), and its two sides are the evidence against each row.
         self._set_training(True)
         Xi, yi = unpack_data(batch)
         criterion = self.criterion_
         idx = Xi["idx"].to(self.device)
-        weights = criterion.data_weights.detach()[idx].requires_grad_()
+        weights = criterion.data_weights.detach()[idx]
+        task_weights, ot_weights = weights.clone().requires_grad_(), weights.requires_grad_()
         y_pred = self.infer(Xi, **fit_params)
-        loss = criterion(y_pred, yi.to(self.device), idx, Xi["X"].to(self.device), weights)
+        loss = criterion(y_pred, yi.to(self.device), idx, Xi["X"].to(self.device),
+                         task_weights, ot_weights)
         self._check_finite(loss)
         loss.backward()
-        criterion.add_weight_grad(idx, weights.grad)
+        grad = task_weights.grad + ot_weights.grad
+        if self.weight_optimizer_ is None:  # the torch optimizer moves the weights
+            criterion.add_weight_grad(idx, grad)
+        else:  # BatchScaledMomentum, after the optimizer's step (see train_step)
+            self._weight_step = idx, grad
+        criterion.record_evidence(idx, task_weights.grad, ot_weights.grad)
         return {"loss": loss, "y_pred": y_pred}
 
     def train_step(self, batch, **fit_params):
         step = super().train_step(batch, **fit_params)
+        idx = unpack_data(batch)[0]["idx"].to(self.device)
         if self.weight_optimizer_ is not None:
-            self.weight_optimizer_.step(unpack_data(batch)[0]["idx"].to(self.device))
+            self.weight_optimizer_.step(*self._weight_step)
+            self._weight_step = None
         if self.positive_weights:
-            with torch.no_grad():
-                self.criterion_.data_weights.clamp_(min=0.0)
+            self.criterion_.clip_weights(idx)
         return step
 
     def _check_finite(self, loss):

@@ -266,11 +266,12 @@ def test_batch_update_keeps_the_size_of_each_gradient():
 
     weights = nn.Parameter(torch.ones(4))
     update = BatchScaledMomentum(weights, lr=0.1)
-    weights.grad = torch.tensor([1.0, 3.0, -2.0, 0.0])
-    update.step(torch.tensor([0, 1, 2]))
+    update.step(torch.tensor([0, 1, 2]), torch.tensor([1.0, 3.0, -2.0]))
     # first step: the bias-corrected moments are the gradient and the squared batch median (2)
     torch.testing.assert_close(weights.detach(), torch.tensor([0.95, 0.85, 1.1, 1.0]))
-    assert weights.grad is None
+    # the next step decays every row's momentum, also outside the batch
+    update.step(torch.tensor([3]), torch.tensor([2.0]))
+    assert weights[0] < 0.95 and weights[1] < 0.85 and weights[2] > 1.1 and weights[3] < 1.0
     # Adam's first step moves every row by lr, whatever its gradient
     adam_weights = nn.Parameter(torch.ones(4))
     adam = torch.optim.Adam([adam_weights], lr=0.1)

@@ -33,7 +33,8 @@ def test_worst_rows_joined_with_features_and_labels(frame_fit):
     clf, df, labels = frame_fit
     worst = clf.worst_rows(df, labels, k=7)
     assert len(worst) == 7
-    assert list(worst.columns) == list("abcde") + ["target", "data_value", "rank"]
+    assert list(worst.columns) == list("abcde") + ["target", "data_value", "rank",
+                                                    "label_evidence", "feature_evidence"]
     assert worst["rank"].tolist() == list(range(1, 8))
     assert worst["data_value"].is_monotonic_increasing
     first = worst.index[0]
