@@ -78,8 +78,10 @@ class CleanedEstimator(MetaEstimatorMixin, BaseEstimator):
         ``"drop"``: fit on the kept rows. ``"weight"``: fit on all rows with
         ``sample_weight`` = value clipped at 0 and divided by the mean value of
         the row's class (of all rows, for regression), so that each class keeps
-        its total weight; needs an ``estimator`` whose ``fit`` accepts
-        ``sample_weight`` (a Pipeline gets it as ``<last step>__sample_weight``).
+        its total weight; a class smaller than average (``n_samples / n_classes``
+        rows) keeps weights closer to 1, in proportion to its size. Needs an
+        ``estimator`` whose ``fit`` accepts ``sample_weight`` (a Pipeline gets it
+        as ``<last step>__sample_weight``).
     random_state : int, RandomState instance or None, default=None
         Seeds the default valuer (a given ``valuer`` keeps its own).
 

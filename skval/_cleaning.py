@@ -2,9 +2,11 @@
 
 The cut has two stages. First the candidates: the low cluster of an exact 1-D
 2-means of the values (``cut="kmeans"``), the lowest fraction or the lowest count
-of rows. Then a cap per class: at most ``max_class_share`` of any class is
-removed, its lowest-valued candidates first. A rare class often gets low values
-for being rare, not for being wrong; the cap keeps it in the training data.
+of rows. Then a cap per class, its lowest-valued candidates first: a class of at
+least average size (``n_samples / n_classes`` rows) loses at most
+``max_class_share`` of its rows, a smaller class proportionally less. A rare
+class gets low values for being rare, not for being wrong (on clean imbalanced
+data the minority takes most of the lowest values); the cap keeps it.
 """
 
 from __future__ import annotations
@@ -30,10 +32,13 @@ _CUT_DOC = """cut : "kmeans", float in (0, 1) or int >= 0, default="kmeans"
         many rows with the lowest values."""
 
 _SHARE_DOC = """max_class_share : float in [0, 1), default=0.5
-        Most of any class that is removed (its lowest-valued candidates first),
-        so that a rare class, whose rows often get low values for being rare, is
-        never emptied. With a regression target, the cap applies to all rows.
-        The cap can leave fewer rows removed than ``cut`` asks for."""
+        Most of a class that is removed (its lowest-valued candidates first):
+        ``max_class_share`` of a class of at least average size
+        (``n_samples / n_classes`` rows), and proportionally less of a smaller
+        class (a class of a tenth of the average size loses at most a tenth of
+        that share). A rare class gets low values for being rare, not for being
+        wrong; this keeps it. With a regression target, the cap applies to all
+        rows. The cap can leave fewer rows removed than ``cut`` asks for."""
 
 
 # ----------------------------------------------------------------------------- checks
@@ -103,12 +108,19 @@ def removal_candidates(values, cut):
     return lowest_rows(values, int(round(cut * len(values))))
 
 
+def size_factors(groups):
+    """Per group: its size over the average group size, at most 1."""
+    labels, sizes = np.unique(groups, return_counts=True)
+    return dict(zip(labels, np.minimum(1.0, sizes / sizes.mean())))
+
+
 def cap_per_group(values, candidates, groups, max_share):
-    """Keep, in each group, only its ``floor(max_share * size)`` lowest-valued candidates."""
+    """Keep, in each group, only its lowest-valued candidates, at most
+    ``floor(max_share * size_factor * size)`` of them."""
     removed = np.zeros(len(values), bool)
-    for group in np.unique(groups):
+    for group, factor in size_factors(groups).items():
         members = groups == group
-        limit = int(np.floor(max_share * members.sum()))
+        limit = int(np.floor(max_share * factor * members.sum()))
         rows = np.flatnonzero(members & candidates)
         rows = rows[np.argsort(values[rows], kind="stable")][:limit]
         removed[rows] = True
@@ -121,16 +133,19 @@ def rows_to_remove(values, groups, cut="kmeans", max_class_share=0.5):
 
 
 def value_weights(values, groups):
-    """Sample weights from values: clipped at 0, divided by their group's mean value.
+    """Sample weights from values: clipped at 0 and divided by their group's mean value.
 
     Every group (class) keeps its total weight, so a class with low values is
-    not down-weighted as a whole; a group whose values are all 0 gets weight 1.
+    not down-weighted as a whole. A group smaller than average keeps weights
+    closer to 1, in proportion to its size factor (as the cap on removal does);
+    a group whose values are all 0 gets weight 1.
     """
     weights = np.clip(values, 0, None)
-    for group in np.unique(groups):
+    for group, factor in size_factors(groups).items():
         members = groups == group
         mean = weights[members].mean()
-        weights[members] = weights[members] / mean if mean > 0 else 1.0
+        relative = weights[members] / mean if mean > 0 else 1.0
+        weights[members] = 1.0 + factor * (relative - 1.0)
     return weights
 
 

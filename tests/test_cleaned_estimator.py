@@ -196,3 +196,12 @@ def test_grid_search_values_within_each_training_fold(id_data):
         assert any(set(fitted) <= train for train in train_folds)
     np.testing.assert_array_equal(SEEN["valued"][-1], np.arange(50))
     assert search.best_estimator_.sample_indices_.min() == search.best_params_["cut"]
+
+
+def test_weight_mode_moves_a_rare_class_less_from_1():
+    X = np.column_stack([np.r_[0.0, 1.0, 2.0, 3.0, np.linspace(1, 2, 16)], np.zeros(20)])
+    y = np.array([1] * 4 + [0] * 16)     # class 1: 4 rows, the average class 10
+    model = CleanedEstimator(LogisticRegression(), valuer=FixedValuer(), mode="weight").fit(X, y)
+    rare = X[:4, 0] / X[:4, 0].mean()
+    np.testing.assert_allclose(model.sample_weight_[:4], 1 + 0.4 * (rare - 1))
+    np.testing.assert_allclose(model.sample_weight_[4:], X[4:, 0] / X[4:, 0].mean())

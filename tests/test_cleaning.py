@@ -90,19 +90,41 @@ def test_kmeans_removes_nothing_when_all_values_are_equal():
     assert len(cleaner.sample_indices_) == 8
 
 
-def test_rare_class_is_capped_not_emptied():
-    # the 4 rows of the rare class 1 have the lowest values of all
+def test_cap_is_max_class_share_for_a_class_of_average_size():
+    y = np.array([0, 1] * 10)
+    values = np.concatenate([np.linspace(0, 0.1, 10), np.linspace(1, 2, 10)])
+    cleaner = LossValCleaner(FixedValuer(values), cut=10).fit(np.zeros((20, 1)), y)
+    # 10 candidates, 5 of each class; each class (10 rows, the average size) may lose 5
+    np.testing.assert_array_equal(removed(cleaner, 20), np.arange(10))
+    cleaner = LossValCleaner(FixedValuer(values), cut=10, max_class_share=0.3).fit(np.zeros((20, 1)), y)
+    np.testing.assert_array_equal(removed(cleaner, 20), [0, 1, 2, 3, 4, 5])   # 3 of each class
+
+
+def test_rare_class_is_protected_in_proportion_to_its_size():
+    # 4 rows of class 1 (the average class has 10) have the lowest values of all
     y = np.array([1, 1, 1, 1] + [0] * 16)
     values = np.concatenate([[0.1, 0.2, 0.3, 0.4], np.linspace(1, 2, 16)])
+    cleaner = LossValCleaner(FixedValuer(values), cut=6, max_class_share=0.9).fit(np.zeros((20, 1)), y)
+    # class 1 may lose floor(0.9 * 4/10 * 4) = 1 row; no other row fills the freed slots
+    np.testing.assert_array_equal(removed(cleaner, 20), [0, 4, 5])
     cleaner = LossValCleaner(FixedValuer(values), cut=6).fit(np.zeros((20, 1)), y)
-    # half of class 1 at most (its 2 lowest), and no other row fills the freed slots
-    np.testing.assert_array_equal(removed(cleaner, 20), [0, 1, 4, 5])
+    np.testing.assert_array_equal(removed(cleaner, 20), [4, 5])               # floor(0.8) = 0
     cleaner = LossValCleaner(FixedValuer(values), cut=6, max_class_share=0.0).fit(np.zeros((20, 1)), y)
     assert len(cleaner.sample_indices_) == 20
-    # a class of one row can never lose it
-    y_single = np.array([1] + [0] * 19)
-    cleaner = LossValCleaner(FixedValuer(values), cut=6, max_class_share=0.9).fit(np.zeros((20, 1)), y_single)
-    assert 0 in cleaner.sample_indices_
+
+
+def test_rare_class_of_real_imbalanced_data_keeps_its_rows():
+    from sklearn.datasets import make_classification
+
+    X, y = make_classification(1200, n_features=20, n_informative=8, weights=[0.96], flip_y=0.0,
+                               random_state=0)
+    cleaner = LossValCleaner(random_state=0).fit(X, y)
+    minority = y == 1
+    # the minority takes most of the lowest values of clean imbalanced data...
+    assert np.median(cleaner.data_values_[minority]) < np.percentile(cleaner.data_values_[~minority], 5)
+    # ...and loses at most max_class_share * (its size / the average size) of its rows
+    kept = np.isin(np.arange(len(y)), cleaner.sample_indices_)
+    assert (~kept[minority]).sum() <= np.floor(0.5 * minority.sum() / 600 * minority.sum())
 
 
 def test_regression_cap_counts_all_rows():
