@@ -186,6 +186,48 @@ def headline_table(rows, methods):
     return markdown_table(["cell", "metric", *ours, "best peer", "leads the best peer"], lines)
 
 
+def gaps_table(rows, methods, top=12):
+    """The (task, noise) pairs where skval trails the best peer most on AUROC.
+
+    Parameters
+    ----------
+    rows : list of dict
+    methods : list of str
+    top : int, default=12
+        Lines shown.
+
+    Returns
+    -------
+    str
+        A markdown table, largest gap first, or "" without skval or peers.
+    """
+    ours = [m for m in SKVAL if m in methods]
+    peers = [m for m in methods if m not in SKVAL and m != "random"]
+    if not ours or not peers:
+        return ""
+    auc = mean_by(rows, ["task", "noise", "method"], "auroc")
+    f1 = mean_by(rows, ["task", "noise", "method"], "f1")
+    found = []
+    for task in present(rows, "task", TASKS):
+        for noise in present(rows, "noise", NOISE_KINDS):
+            peer = {m: auc.get((task, noise, m), np.nan) for m in peers}
+            peer = {m: v for m, v in peer.items() if not np.isnan(v)}
+            mine = [auc.get((task, noise, m), np.nan) for m in ours]
+            if not peer or all(np.isnan(mine)):
+                continue
+            best = max(peer, key=peer.get)
+            found.append((peer[best] - np.nanmax(mine), task, noise, best, mine))
+    found.sort(key=lambda item: -item[0])
+    lines = [[task, noise]
+             + [f"{auc.get((task, noise, m), np.nan):.3f} / {f1.get((task, noise, m), np.nan):.3f}"
+                for m in ours]
+             + [f"{auc[(task, noise, best)]:.3f} / {f1[(task, noise, best)]:.3f} ({label(best)})",
+                f"{gap:+.3f}"]
+             for gap, task, noise, best, _ in found[:top]]
+    return markdown_table(["task", "noise"] + [f"{m} AUROC / F1" for m in ours]
+                          + ["best peer AUROC / F1", "AUROC gap"], lines)
+
+
 def harm_table(rows, methods):
     """Task x methods: minority harm on the imbalanced tasks without injected noise.
 
@@ -320,6 +362,9 @@ def quality_page(rows, methods, *, command, max_epochs, threads, wall, versions,
          if not np.isnan(wall) else f"Figures from an earlier run; libraries now: {versions}."),
         "## Tasks", tasks_table(rows),
         "## skval against the best peer per cell", headline_table(rows, methods),
+        ("## Where skval trails most\n\nThe (task, noise) pairs with the largest AUROC gap "
+         "between the best peer and the better skval variant (mean over rates and seeds)."),
+        gaps_table(rows, methods),
         "## Mean 2-means F1", aggregate_table(rows, "f1", methods),
         "## Mean AUROC", aggregate_table(rows, "auroc", methods),
         ("## Clean and refit: HistGradientBoosting\n\nMean gain of the test score (ROC AUC "

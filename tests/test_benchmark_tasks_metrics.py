@@ -204,3 +204,54 @@ def test_quick_and_set_defaults():
     with pytest.raises(SystemExit):
         quality.parse_args(["--methods", "nope"])
     assert_allclose(quality.parse_args(["--rates", "0.1,0.3"]).rates, (0.1, 0.3))
+
+
+# ----------------------------------------------------------------------------- report
+
+def result(method, task, kind, noise, auroc, f1, gain):
+    return {"task": task, "kind": kind, "noise": noise, "method": method, "seed": 0, "rate": 0.2,
+            "f1": f1, "auroc": auroc, "seconds": 1.0, "hgb_gain": gain, "linear_gain": gain,
+            "hgb_oracle_gain": 0.1, "linear_oracle_gain": 0.0, "hgb_base": 0.8,
+            "linear_base": 0.7, "score": "roc_auc", "minority_harm": np.nan, "n_train": 10,
+            "val_noise": 0.2}
+
+
+REPORT_ROWS = [
+    result("skval", "wine", CLF, "label", 0.9, 0.6, 0.02),
+    result("skval+val", "wine", CLF, "label", 0.7, 0.5, 0.05),
+    result("aum", "wine", CLF, "label", 0.8, 0.7, 0.04),
+    result("skval", "default", CLF, "label", 0.6, 0.3, -0.1),
+    result("skval+val", "default", CLF, "label", 0.65, 0.3, -0.1),
+    result("aum", "default", CLF, "label", 0.95, 0.9, 0.01),
+]
+
+
+def test_headline_table_compares_each_skval_variant_with_the_best_peer():
+    from _quality_report import headline_table
+
+    lines = headline_table(REPORT_ROWS, ["skval", "skval+val", "aum", "random"]).splitlines()
+    assert lines[0] == "| cell | metric | skval | skval+val | best peer | leads the best peer |"
+    # mean AUROC: skval 0.75, skval+val 0.675, aum 0.875
+    assert lines[3] == "| clf label | AUROC | 0.750 | 0.675 | 0.875 (aum (reimpl.)) | no |"
+    # HGB gain: skval -0.04, skval+val -0.025, aum 0.025
+    assert lines[4].endswith("| 0.0250 (aum (reimpl.)) | no |")
+
+
+def test_gaps_table_puts_the_largest_auroc_gap_first():
+    from _quality_report import gaps_table
+
+    lines = gaps_table(REPORT_ROWS, ["skval", "skval+val", "aum"]).splitlines()
+    assert lines[2].startswith("| default | label | 0.600 / 0.300 | 0.650 / 0.300 | 0.950 / 0.900")
+    assert lines[2].endswith("| +0.300 |")
+    assert lines[3].startswith("| wine | label |") and lines[3].endswith("| -0.100 |")
+
+
+def test_gain_table_gives_the_share_of_the_oracle_gain():
+    from _quality_report import gain_table
+
+    lines = gain_table(REPORT_ROWS, "hgb", ["skval", "aum"]).splitlines()
+    assert lines[2] == "| skval | -0.0400 (-40%) |"
+    assert lines[3] == "| aum (reimpl.) | **+0.0250** (25%) |"
+    assert lines[4] == "| oracle (drops the noisy rows) | +0.1000 (100%) |"
+    # the linear oracle gains nothing: no share is shown
+    assert gain_table(REPORT_ROWS, "linear", ["skval"]).splitlines()[2] == "| skval | **-0.0400** |"
