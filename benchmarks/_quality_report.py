@@ -153,7 +153,7 @@ def headline_table(rows, methods):
     rows : list of dict
         Result rows.
     methods : list of str
-        Methods run; the peers are those that are not skval and not ``random``.
+        Methods run; the peers are those that are not skval's (nor its evidence sides) and not ``random``.
 
     Returns
     -------
@@ -161,7 +161,7 @@ def headline_table(rows, methods):
         A markdown table, or "" when skval or every peer is missing.
     """
     ours = [m for m in SKVAL if m in methods]
-    peers = [m for m in methods if m not in SKVAL and m != "random"]
+    peers = [m for m in methods if not m.startswith("skval") and m != "random"]
     if not ours or not peers:
         return ""
     metrics = [("f1", "F1"), ("auroc", "AUROC"), ("hgb_gain", "HGB gain"),
@@ -202,7 +202,7 @@ def gaps_table(rows, methods, top=12):
         A markdown table, largest gap first, or "" without skval or peers.
     """
     ours = [m for m in SKVAL if m in methods]
-    peers = [m for m in methods if m not in SKVAL and m != "random"]
+    peers = [m for m in methods if not m.startswith("skval") and m != "random"]
     if not ours or not peers:
         return ""
     auc = mean_by(rows, ["task", "noise", "method"], "auroc")

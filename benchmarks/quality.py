@@ -158,9 +158,29 @@ def _lossval(p):
     return estimator(random_state=p.seed, **{**epochs, **p.skval_params})
 
 
+# the last problem skval was fitted on, and its fit: the evidence sides reuse it
+_LAST_FIT = {}
+
+
+def _skval_fit(p):
+    if _LAST_FIT.get("problem") is not p:
+        _LAST_FIT.update(problem=p, estimator=_lossval(p).fit(p.X, p.y))
+    return _LAST_FIT["estimator"]
+
+
 def skval_values(p):
     """skval's data values, fitted on the noisy training rows alone."""
-    return _lossval(p).fit(p.X, p.y).data_values_
+    return _skval_fit(p).data_values_
+
+
+def skval_label_side(p):
+    """Minus the label side of skval's ``evidence_`` (same fit as ``skval``): a label-noise specialist."""
+    return -_skval_fit(p).evidence_[:, 0]
+
+
+def skval_feature_side(p):
+    """Minus the feature side of skval's ``evidence_`` (same fit as ``skval``): a feature-noise specialist."""
+    return -_skval_fit(p).evidence_[:, 1]
 
 
 def skval_val_values(p):
@@ -168,7 +188,8 @@ def skval_val_values(p):
     return _lossval(p).fit(p.X, p.y, X_val=p.X_val, y_val=p.y_val).data_values_
 
 
-METHODS = {"skval": skval_values, "skval+val": skval_val_values, **PEERS}
+METHODS = {"skval": skval_values, "skval+val": skval_val_values,
+           "skval label side": skval_label_side, "skval feature side": skval_feature_side, **PEERS}
 
 
 # ----------------------------------------------------------------------------- running

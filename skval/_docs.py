@@ -96,10 +96,10 @@ COMMON_ATTRIBUTES = """
         The value of each training row, in the order of ``X``: its learned weight.
         Rows start at 1; low values mark harmful rows (wrong labels, corrupted
         features). With ``positive_weights=True`` a weight that reaches 0 stays
-        there; such rows get a negative value instead of a tie at 0, the total
-        their own training steps would have taken them below 0, so that the
-        lowest rows are ranked too (a row that reached 0 only through momentum,
-        between its own steps, stays at 0).
+        there; such rows get a value just below 0 instead of a tie at 0 (within
+        0.001 of it, lower the further their own training steps would have taken
+        them below 0), so that the lowest rows are ranked too (a row that
+        reached 0 only through momentum, between its own steps, stays at 0).
     evidence_ : ndarray of shape (n_samples, 2)
         What the training run found against each row, in two columns: the part of
         its weight's gradient that came from the task loss (column 0: its label or

@@ -31,6 +31,8 @@ _MIN_MASS = 1e-6
 # Up to this many batch x reference entries the whole cost matrix is built in one call
 # and cut into blocks; above, only the blocks' entries are computed.
 _FULL_COST_MAX = 65_536
+# Rows clipped at 0 are ranked within this distance below 0 (see data_values).
+_TIE_BAND = 1e-3
 # Decay of the running scale of each side of the evidence (as Adam's second moment).
 _EVIDENCE_BETA = 0.999
 
@@ -295,9 +297,17 @@ class LossValLoss(nn.Module):
         self.data_weights.clamp_(min=0.0)
 
     def data_values(self):
-        """The rows' weights; for a row clipped at 0, the (negative) total below 0 of ``clipped``."""
+        """The rows' weights; rows clipped at 0 ranked just below 0 by ``clipped``.
+
+        A clipped row's value is ``-_TIE_BAND * c / (1 + c)`` with ``c`` the total
+        its steps would have taken it below 0: lower the further it was pushed, but
+        never more than ``_TIE_BAND`` below 0, so the scale of the values (and a
+        2-means split of them) stays that of the weights.
+        """
         weights = self.data_weights.detach()
-        return torch.where((weights <= 0) & (self.clipped < 0), self.clipped, weights)
+        below = -self.clipped
+        ranked = below.div(1 + below).mul_(-_TIE_BAND)
+        return torch.where((weights <= 0) & (below > 0), ranked, weights)
 
     def __getstate__(self):
         state = self.__dict__.copy()

@@ -8,7 +8,7 @@ from sklearn.preprocessing import StandardScaler
 
 from skval import LossValClassifier
 from skval._loss import LossValLoss
-from skval.evaluation import auroc, inject_noise
+from skval.evaluation import auroc, inject_noise, kmeans_f1
 
 
 @pytest.fixture(scope="module")
@@ -56,8 +56,11 @@ def test_no_ties_at_the_bottom(flipped_cancer):
     assert np.all(clipped[clf.data_values_ < 0])
     assert (clf.data_values_ < 0).sum() > 0.8 * clipped.sum()
     np.testing.assert_array_equal(clf.data_values_[~clipped], weights[~clipped])
-    # the rows pushed furthest below 0 are the flipped ones
+    # the rows pushed furthest below 0 are the flipped ones; the ranking stays within
+    # 0.001 below 0, so the scale of the values (and their 2-means split) is the weights'
     assert flipped[np.argsort(clf.data_values_)[:20]].mean() > 0.9
+    assert clf.data_values_.min() >= -1e-3
+    assert kmeans_f1(clf.data_values_, flipped) == pytest.approx(kmeans_f1(weights, flipped), abs=0.02)
 
 
 def test_without_the_clip_the_values_are_the_weights(flipped_cancer):
@@ -88,4 +91,5 @@ def test_clip_records_how_far_below_zero():
     crit.clip_weights(torch.tensor([0, 1, 2]))  # row 3 moved below 0 outside its batch
     torch.testing.assert_close(crit.data_weights.detach(), torch.tensor([0.5, 0.0, 0.0, 0.0]))
     torch.testing.assert_close(crit.clipped, torch.tensor([0.0, -0.25, -1.0, 0.0]))
-    torch.testing.assert_close(crit.data_values(), torch.tensor([0.5, -0.25, -1.0, 0.0]))
+    # clipped rows just below 0, in the order of how far they were pushed: c / (1 + c) x 1e-3
+    torch.testing.assert_close(crit.data_values(), torch.tensor([0.5, -0.2e-3, -0.5e-3, 0.0]))
