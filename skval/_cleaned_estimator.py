@@ -79,7 +79,8 @@ class CleanedEstimator(MetaEstimatorMixin, BaseEstimator):
         ``sample_weight`` = value clipped at 0 and divided by the mean value of
         the row's class (of all rows, for regression), so that each class keeps
         its total weight; a class smaller than average (``n_samples / n_classes``
-        rows) keeps weights closer to 1, in proportion to its size. Needs an
+        rows) keeps weights closer to 1, by the square of its size over the
+        average size. Needs an
         ``estimator`` whose ``fit`` accepts ``sample_weight`` (a Pipeline gets it
         as ``<last step>__sample_weight``).
     random_state : int, RandomState instance or None, default=None

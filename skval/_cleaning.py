@@ -4,9 +4,10 @@ The cut has two stages. First the candidates: the low cluster of an exact 1-D
 2-means of the values (``cut="kmeans"``), the lowest fraction or the lowest count
 of rows. Then a cap per class, its lowest-valued candidates first: a class of at
 least average size (``n_samples / n_classes`` rows) loses at most
-``max_class_share`` of its rows, a smaller class proportionally less. A rare
-class gets low values for being rare, not for being wrong (on clean imbalanced
-data the minority takes most of the lowest values); the cap keeps it.
+``max_class_share`` of its rows, a smaller class less, by the square of its
+size over the average size. A rare class gets low values for being rare, not for
+being wrong (on clean imbalanced data the minority takes most of the lowest
+values, and removing even a few of its rows cost ROC AUC); the cap keeps it.
 """
 
 from __future__ import annotations
@@ -34,10 +35,10 @@ _CUT_DOC = """cut : "kmeans", float in (0, 1) or int >= 0, default="kmeans"
 _SHARE_DOC = """max_class_share : float in [0, 1), default=0.5
         Most of a class that is removed (its lowest-valued candidates first):
         ``max_class_share`` of a class of at least average size
-        (``n_samples / n_classes`` rows), and proportionally less of a smaller
-        class (a class of a tenth of the average size loses at most a tenth of
-        that share). A rare class gets low values for being rare, not for being
-        wrong; this keeps it. With a regression target, the cap applies to all
+        (``n_samples / n_classes`` rows), less of a smaller class, by the square
+        of its size over the average size (a class of half the average size loses
+        at most a quarter of that share). A rare class gets low values for being
+        rare, not for being wrong; this keeps it. With a regression target, the cap applies to all
         rows. The cap can leave fewer rows removed than ``cut`` asks for."""
 
 
@@ -109,9 +110,9 @@ def removal_candidates(values, cut):
 
 
 def size_factors(groups):
-    """Per group: its size over the average group size, at most 1."""
+    """Per group: the square of its size over the average group size, at most 1."""
     labels, sizes = np.unique(groups, return_counts=True)
-    return dict(zip(labels, np.minimum(1.0, sizes / sizes.mean())))
+    return dict(zip(labels, np.minimum(1.0, sizes / sizes.mean()) ** 2))
 
 
 def cap_per_group(values, candidates, groups, max_share):
@@ -137,7 +138,7 @@ def value_weights(values, groups):
 
     Every group (class) keeps its total weight, so a class with low values is
     not down-weighted as a whole. A group smaller than average keeps weights
-    closer to 1, in proportion to its size factor (as the cap on removal does);
+    closer to 1, by its size factor (as the cap on removal does);
     a group whose values are all 0 gets weight 1.
     """
     weights = np.clip(values, 0, None)

@@ -203,5 +203,5 @@ def test_weight_mode_moves_a_rare_class_less_from_1():
     y = np.array([1] * 4 + [0] * 16)     # class 1: 4 rows, the average class 10
     model = CleanedEstimator(LogisticRegression(), valuer=FixedValuer(), mode="weight").fit(X, y)
     rare = X[:4, 0] / X[:4, 0].mean()
-    np.testing.assert_allclose(model.sample_weight_[:4], 1 + 0.4 * (rare - 1))
+    np.testing.assert_allclose(model.sample_weight_[:4], 1 + 0.4 ** 2 * (rare - 1))
     np.testing.assert_allclose(model.sample_weight_[4:], X[4:, 0] / X[4:, 0].mean())

@@ -100,17 +100,18 @@ def test_cap_is_max_class_share_for_a_class_of_average_size():
     np.testing.assert_array_equal(removed(cleaner, 20), [0, 1, 2, 3, 4, 5])   # 3 of each class
 
 
-def test_rare_class_is_protected_in_proportion_to_its_size():
-    # 4 rows of class 1 (the average class has 10) have the lowest values of all
-    y = np.array([1, 1, 1, 1] + [0] * 16)
-    values = np.concatenate([[0.1, 0.2, 0.3, 0.4], np.linspace(1, 2, 16)])
-    cleaner = LossValCleaner(FixedValuer(values), cut=6, max_class_share=0.9).fit(np.zeros((20, 1)), y)
-    # class 1 may lose floor(0.9 * 4/10 * 4) = 1 row; no other row fills the freed slots
-    np.testing.assert_array_equal(removed(cleaner, 20), [0, 4, 5])
-    cleaner = LossValCleaner(FixedValuer(values), cut=6).fit(np.zeros((20, 1)), y)
-    np.testing.assert_array_equal(removed(cleaner, 20), [4, 5])               # floor(0.8) = 0
-    cleaner = LossValCleaner(FixedValuer(values), cut=6, max_class_share=0.0).fit(np.zeros((20, 1)), y)
-    assert len(cleaner.sample_indices_) == 20
+def test_rare_class_is_protected_by_the_square_of_its_relative_size():
+    # the 8 rows of class 1 (the average class has 12) have the lowest values of all
+    y = np.array([1] * 8 + [0] * 16)
+    values = np.concatenate([np.linspace(0.1, 0.8, 8), np.linspace(1, 2, 16)])
+    X = np.zeros((24, 1))
+    cleaner = LossValCleaner(FixedValuer(values), cut=10, max_class_share=0.9).fit(X, y)
+    # class 1 may lose floor(0.9 * (8/12)**2 * 8) = 3 rows; no other row fills the freed slots
+    np.testing.assert_array_equal(removed(cleaner, 24), [0, 1, 2, 8, 9])
+    cleaner = LossValCleaner(FixedValuer(values), cut=10).fit(X, y)
+    np.testing.assert_array_equal(removed(cleaner, 24), [0, 8, 9])            # floor(1.78) = 1
+    cleaner = LossValCleaner(FixedValuer(values), cut=10, max_class_share=0.0).fit(X, y)
+    assert len(cleaner.sample_indices_) == 24
 
 
 def test_rare_class_of_real_imbalanced_data_keeps_its_rows():
@@ -122,9 +123,8 @@ def test_rare_class_of_real_imbalanced_data_keeps_its_rows():
     minority = y == 1
     # the minority takes most of the lowest values of clean imbalanced data...
     assert np.median(cleaner.data_values_[minority]) < np.percentile(cleaner.data_values_[~minority], 5)
-    # ...and loses at most max_class_share * (its size / the average size) of its rows
-    kept = np.isin(np.arange(len(y)), cleaner.sample_indices_)
-    assert (~kept[minority]).sum() <= np.floor(0.5 * minority.sum() / 600 * minority.sum())
+    # ...and keeps them: it may lose floor(0.5 * (48 / 600) ** 2 * 48) = 0 rows
+    assert set(np.flatnonzero(minority)) <= set(cleaner.sample_indices_)
 
 
 def test_regression_cap_counts_all_rows():
