@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator
+from sklearn.preprocessing import QuantileTransformer
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 from skorch.callbacks import ProgressBar
@@ -28,6 +29,8 @@ _PREDICT_CHUNK = 8192
 # batch_size="auto": this many rows per step up to 100 x _AUTO_BATCH_MIN rows, then
 # about 100 steps per epoch, at most _AUTO_BATCH_MAX rows per step.
 _AUTO_BATCH_MIN, _AUTO_BATCH_MAX = 32, 1024
+# ot_scaling="quantile": quantiles per feature, and the rows they are estimated from.
+_N_QUANTILES, _QUANTILE_SUBSAMPLE = 1000, 100_000
 # Training rows probed for the scale of the OT cost.
 _COST_PROBE = 512
 
@@ -151,11 +154,12 @@ class _BaseLossVal(BaseEstimator):
         target, n_outputs = self._encode_target(y)
         rng = check_random_state(self.random_state)
         Xt = self._fit_scaler(X)
-        reference = self._choose_reference(Xt, X_val, y_val, rng)
-        cost_scale = _cost_scale(Xt, reference.X, rng)
+        Xc = self._fit_cost_features(X, Xt)
+        reference = self._choose_reference(Xc, X_val, y_val, rng)
+        cost_scale = _cost_scale(Xc, reference.X, rng)
         seed = int(rng.randint(np.iinfo(np.int32).max))
         net = self._build_net(len(Xt), Xt.shape[1], n_outputs, reference, cost_scale, seed)
-        self._train(net, Xt, target, seed)
+        self._train(net, Xt, Xc, target, seed)
         self._store_results(net, row_index, len(reference.X))
         return self
 
@@ -193,9 +197,24 @@ class _BaseLossVal(BaseEstimator):
             self._x_mean, self._x_scale = 0.0, 1.0
         return self._transform_X(X)
 
-    def _choose_reference(self, Xt, X_val, y_val, rng):
-        """At most ``n_reference`` rows of ``X_val``, or of ``X`` itself without one."""
-        source = Xt if X_val is None else self._transform_X(X_val)
+    def _fit_cost_features(self, X, Xt):
+        """The features the OT cost compares (``ot_scaling``): ``Xt`` itself, or quantiles."""
+        self._cost_quantiles = None
+        if self.ot_scaling == "standard":
+            return Xt
+        self._cost_quantiles = QuantileTransformer(
+            output_distribution="normal", n_quantiles=min(_N_QUANTILES, len(X)),
+            subsample=_QUANTILE_SUBSAMPLE, random_state=0).fit(X)
+        return self._cost_features(X)
+
+    def _cost_features(self, X):
+        if self._cost_quantiles is None:
+            return self._transform_X(X)
+        return np.ascontiguousarray(self._cost_quantiles.transform(X), dtype=np.float32)
+
+    def _choose_reference(self, Xc, X_val, y_val, rng):
+        """At most ``n_reference`` rows of ``X_val``, or of ``X`` itself without one (cost features)."""
+        source = Xc if X_val is None else self._cost_features(X_val)
         # Targets enter the cost only when the user vouches for them with y_val: the
         # training labels are the very thing under suspicion.
         source_targets = None if y_val is None else self._encode_reference_targets(y_val)
@@ -261,9 +280,10 @@ class _BaseLossVal(BaseEstimator):
             callbacks.append(("progress_bar", ProgressBar()))
         return callbacks
 
-    def _train(self, net, Xt, target, seed):
+    def _train(self, net, Xt, Xc, target, seed):
         """Train ``net`` on every row; warn when training stopped early (Ctrl-C)."""
-        dataset = RowDataset(torch.from_numpy(Xt), torch.from_numpy(target))
+        X_cost = None if Xc is Xt else torch.from_numpy(Xc)
+        dataset = RowDataset(torch.from_numpy(Xt), torch.from_numpy(target), X_cost)
         net.partial_fit(dataset, None)  # fit() would re-initialise; partial_fit trains it as built
         net.iterator_train__generator = None  # the shuffling RNG is not part of the model
         epochs_done = len(net.history)

@@ -48,6 +48,12 @@ default="{activation}"
         and the reference are cut into the same number of random parts and part
         ``i`` is transported to part ``i``, a feasible plan of the full problem at
         a fraction of its cost.
+    ot_scaling : {{"standard", "quantile"}}, default="standard"
+        The features the OT cost compares. ``"standard"``: those the network
+        sees (after ``standardize``). ``"quantile"``: each feature mapped through
+        its training quantiles to a standard normal, so that heavy tails, skew and
+        far outliers weigh no more in the cost than the rows' ranks; applied to
+        ``X_val`` too. The network's input is not changed.
     ot_reg : float, default=0.1
         Entropic regularisation of ``"sinkhorn"``, relative to the scaled cost.
     ot_power : float, default=2.0

@@ -18,12 +18,15 @@ class RowDataset(Dataset):
     """Rows of ``X`` (and ``y``) that know their own row numbers.
 
     ``__getitems__`` lets the DataLoader fetch a whole batch with one tensor
-    index instead of one row at a time and a collate.
+    index instead of one row at a time and a collate. ``X_cost``, when given, are
+    the rows' features for the OT cost (``X`` otherwise); a batch carries them as
+    ``"X_cost"``.
     """
 
-    def __init__(self, X, y=None):
+    def __init__(self, X, y=None, X_cost=None):
         self.X = torch.as_tensor(X)
         self.y = None if y is None else torch.as_tensor(y)
+        self.X_cost = None if X_cost is None else torch.as_tensor(X_cost)
 
     def __len__(self):
         return len(self.X)
@@ -34,7 +37,10 @@ class RowDataset(Dataset):
     def __getitems__(self, indices):
         idx = torch.as_tensor(indices, dtype=torch.long)
         yb = self.y[idx] if self.y is not None else torch.zeros(len(idx))
-        return {"X": self.X[idx], "idx": idx}, yb
+        rows = {"X": self.X[idx], "idx": idx}
+        if self.X_cost is not None:
+            rows["X_cost"] = self.X_cost[idx]
+        return rows, yb
 
 
 def batch_collate(batch):
@@ -132,7 +138,7 @@ class LossValNet(NeuralNet):
 
     def get_loss(self, y_pred, y_true, X=None, training=False):
         loss = self.criterion_(y_pred, y_true.to(self.device), X["idx"].to(self.device),
-                               X["X"].to(self.device))
+                               self._cost_rows(X))
         self._check_finite(loss)
         return loss
 
@@ -148,7 +154,7 @@ class LossValNet(NeuralNet):
         weights = criterion.data_weights.detach()[idx]
         task_weights, ot_weights = weights.clone().requires_grad_(), weights.requires_grad_()
         y_pred = self.infer(Xi, **fit_params)
-        loss = criterion(y_pred, yi.to(self.device), idx, Xi["X"].to(self.device),
+        loss = criterion(y_pred, yi.to(self.device), idx, self._cost_rows(Xi),
                          task_weights, ot_weights)
         self._check_finite(loss)
         loss.backward()
@@ -169,6 +175,10 @@ class LossValNet(NeuralNet):
         if self.positive_weights:
             self.criterion_.clip_weights(idx)
         return step
+
+    def _cost_rows(self, X):
+        """The batch rows' features for the OT cost."""
+        return X.get("X_cost", X["X"]).to(self.device)
 
     def _check_finite(self, loss):
         if not torch.isfinite(loss):

@@ -25,6 +25,7 @@ from ._mlp import resolve_activation
 EXTRA_PREFIXES = ("module__", "optimizer__")
 OT_METHODS = ("exact", "sinkhorn")
 WEIGHT_UPDATES = ("batch", "row")
+OT_SCALINGS = ("standard", "quantile")
 
 
 def _positive(name, value, kind=numbers.Real, allow_none=False):
@@ -123,6 +124,7 @@ def check_params(est, extra):
     _positive("weight_lr", est.weight_lr, allow_none=True)
     _one_of("weight_update", est.weight_update, WEIGHT_UPDATES)
     _one_of("ot_method", est.ot_method, OT_METHODS)
+    _one_of("ot_scaling", est.ot_scaling, OT_SCALINGS)
     if est.ot_method == "sinkhorn":
         _positive("ot_reg", est.ot_reg)
     _positive("ot_power", est.ot_power)

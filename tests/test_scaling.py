@@ -1,0 +1,49 @@
+"""ot_scaling: the features the OT cost compares, and what "quantile" buys on heavy tails."""
+
+import numpy as np
+import pytest
+
+from skval import LossValClassifier, LossValRegressor
+from skval.evaluation import auroc, inject_noise
+
+
+@pytest.fixture(scope="module")
+def skewed():
+    """400 rows of lognormal features (heavy right tails), a label from their logs."""
+    rng = np.random.RandomState(0)
+    Z = rng.normal(size=(400, 4))
+    return np.exp(1.5 * Z), (Z[:, 0] + Z[:, 1] > 0).astype(int), Z
+
+
+def test_quantile_cost_features_depend_only_on_the_ranks(skewed):
+    X, y, Z = skewed
+    # the same rows through different increasing maps of each column: the same reference
+    on_X = LossValClassifier(ot_scaling="quantile", max_epochs=1, random_state=0).fit(X, y)
+    on_Z = LossValClassifier(ot_scaling="quantile", max_epochs=1, random_state=0).fit(Z, y)
+    np.testing.assert_allclose(on_X.net_.criterion_.reference.numpy(),
+                               on_Z.net_.criterion_.reference.numpy(), atol=1e-6)
+    assert np.abs(on_X.net_.criterion_.reference.numpy()).max() < 6  # normal scores
+    # the network's input is unchanged: the same predictions as with the standard cost
+    standard = LossValClassifier(max_epochs=1, random_state=0).fit(X, y)
+    assert standard.net_.criterion_.reference.numpy().max() > 6  # standardised lognormal tails
+    np.testing.assert_array_equal(standard._transform_X(X), on_X._transform_X(X))
+
+
+def test_quantile_cost_is_applied_to_X_val(skewed):
+    X, y, _ = skewed
+    reg = LossValRegressor(ot_scaling="quantile", max_epochs=2, random_state=0)
+    reg.fit(X[:300], np.log(X[:300, 0]), X_val=X[300:])
+    np.testing.assert_allclose(reg.net_.criterion_.reference.numpy(),
+                               reg._cost_quantiles.transform(X[300:]), atol=1e-6)
+
+
+def test_quantile_cost_finds_corrupted_rows_among_heavy_tails(skewed):
+    X, y, _ = skewed
+    X_noisy, y_noisy, noisy = inject_noise(X, y, kind="feature", rate=0.2, random_state=0)
+    found = {}
+    for scaling in ["standard", "quantile"]:
+        clf = LossValClassifier(ot_scaling=scaling, max_epochs=10, random_state=0)
+        found[scaling] = auroc(-clf.fit(X_noisy, y_noisy).evidence_[:, 1], noisy)
+    # the squared standardised distance is ruled by the natural lognormal tails
+    assert found["quantile"] > 0.85
+    assert found["quantile"] > found["standard"] + 0.05
