@@ -1,0 +1,251 @@
+"""Does cleaning with skval help the model you ship? Cross-validated scores, wrapped and not.
+
+For every task and fold, four versions of the same base model are fitted on the training fold
+and scored on the test fold:
+
+- ``plain``: the base model on all training rows;
+- ``skval``: ``CleanedEstimator(base)`` with its defaults (2-means cut, at most half of any class
+  removed, the default LossVal valuer seeded 0);
+- ``skval-w``: ``CleanedEstimator(base, mode="weight")``: all rows, weighted by their values;
+- ``cleanlab``: cleanlab's ``CleanLearning(base)`` (classification, or its regression
+  ``CleanLearning``); skipped when cleanlab is not installed.
+
+Base models: ``HistGradientBoosting{Classifier,Regressor}(random_state=0)`` and a linear one
+(``StandardScaler`` + ``LogisticRegression`` / ``Ridge``).
+
+Noisy tasks get label noise at rate 0.2 (:func:`skval.evaluation.inject_noise`) in every row;
+models train on the noisy labels of the training fold and are scored against the *clean*
+labels of the test fold (accuracy, or R^2). Imbalanced tasks keep their labels and are scored by
+ROC AUC. All cleaning happens inside ``fit``, on the training fold only.
+
+Run from the repository root, with one torch thread on a shared machine::
+
+    OMP_NUM_THREADS=1 python benchmarks/cleaning.py --out benchmarks/results/cleaning
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from dataclasses import dataclass
+
+import numpy as np
+from sklearn import datasets
+from sklearn.base import clone
+from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
+from sklearn.linear_model import LogisticRegression, Ridge
+from sklearn.metrics import accuracy_score, r2_score, roc_auc_score
+from sklearn.model_selection import KFold, StratifiedKFold
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from skval import CleanedEstimator
+from skval.evaluation import inject_noise
+
+NOISE_RATE = 0.2
+VARIANTS = ("plain", "skval", "skval-w", "cleanlab")
+
+
+# ----------------------------------------------------------------------------- tasks
+
+def _imbalanced_cancer(seed):
+    """breast_cancer with the malignant class subsampled to 5 % of the rows."""
+    X, y = datasets.load_breast_cancer(return_X_y=True)
+    y = 1 - y  # malignant = 1
+    rng = np.random.RandomState(seed)
+    benign, malignant = np.flatnonzero(y == 0), np.flatnonzero(y == 1)
+    keep = rng.choice(malignant, round(len(benign) * 0.05 / 0.95), replace=False)
+    rows = np.sort(np.concatenate([benign, keep]))
+    return X[rows], y[rows]
+
+
+def _digit_zero(seed):
+    """digits, 0 against the other nine digits (10 % positives)."""
+    X, y = datasets.load_digits(return_X_y=True)
+    return X, (y == 0).astype(int)
+
+
+def _rare_generated(seed):
+    """make_classification, 3000 rows, 3 % positives, no label flips."""
+    return datasets.make_classification(3000, n_features=20, n_informative=8, weights=[0.97],
+                                        flip_y=0.0, random_state=seed)
+
+
+@dataclass(frozen=True)
+class Task:
+    name: str
+    kind: str          # "noisy" (classification), "noisy-reg" or "imbalanced"
+    load: object       # seed -> (X, y)
+    note: str
+
+
+TASKS = {t.name: t for t in [
+    Task("breast_cancer", "noisy", lambda s: datasets.load_breast_cancer(return_X_y=True),
+         "569 rows, 2 classes"),
+    Task("wine", "noisy", lambda s: datasets.load_wine(return_X_y=True), "178 rows, 3 classes"),
+    Task("digits", "noisy", lambda s: datasets.load_digits(return_X_y=True), "1797 rows, 10 classes"),
+    Task("make_classification", "noisy",
+         lambda s: datasets.make_classification(2000, n_features=20, n_informative=10,
+                                                n_redundant=5, flip_y=0.0, random_state=s),
+         "2000 rows, 2 classes"),
+    Task("diabetes", "noisy-reg", lambda s: datasets.load_diabetes(return_X_y=True), "442 rows"),
+    Task("friedman1", "noisy-reg",
+         lambda s: datasets.make_friedman1(1000, noise=1.0, random_state=s), "1000 rows"),
+    Task("cancer_5pct", "imbalanced", _imbalanced_cancer, "376 rows, 5 % malignant"),
+    Task("digit_zero", "imbalanced", _digit_zero, "1797 rows, 10 % positives"),
+    Task("rare_generated", "imbalanced", _rare_generated, "3000 rows, 3 % positives"),
+]}
+
+
+def base_models(task):
+    if task.kind == "noisy-reg":
+        return {"hgb": HistGradientBoostingRegressor(random_state=0),
+                "linear": make_pipeline(StandardScaler(), Ridge())}
+    return {"hgb": HistGradientBoostingClassifier(random_state=0),
+            "linear": make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000))}
+
+
+def metric(task):
+    return {"noisy": "accuracy", "noisy-reg": "R^2", "imbalanced": "ROC AUC"}[task.kind]
+
+
+def score(task, model, X, y):
+    if task.kind == "imbalanced":
+        return roc_auc_score(y, model.predict_proba(X)[:, 1])
+    if task.kind == "noisy-reg":
+        return r2_score(y, model.predict(X))
+    return accuracy_score(y, model.predict(X))
+
+
+# ----------------------------------------------------------------------------- variants
+
+def cleanlab_version(base, task):
+    """cleanlab's CleanLearning around ``base``, or None without cleanlab."""
+    try:
+        if task.kind == "noisy-reg":
+            from cleanlab.regression.learn import CleanLearning
+            return CleanLearning(clone(base), seed=0)
+        from cleanlab.classification import CleanLearning
+    except ImportError:
+        return None
+    return CleanLearning(clone(base), seed=0, find_label_issues_kwargs={"n_jobs": 1})
+
+
+def variant(name, base, task):
+    if name == "plain":
+        return clone(base)
+    if name == "skval":
+        return CleanedEstimator(clone(base), random_state=0)
+    if name == "skval-w":
+        return CleanedEstimator(clone(base), mode="weight", random_state=0)
+    return cleanlab_version(base, task)
+
+
+# ----------------------------------------------------------------------------- the run
+
+def task_data(task, seed):
+    """X, the labels to train on, the labels to score on, the mask of noisy rows."""
+    X, y = task.load(seed)
+    if task.kind == "imbalanced":
+        return X, y, y, np.zeros(len(y), bool)
+    kind = "regression" if task.kind == "noisy-reg" else "classification"
+    X, y_noisy, noisy = inject_noise(X, y, kind="label", rate=NOISE_RATE, task=kind,
+                                     random_state=seed)
+    return X, y_noisy, y, noisy
+
+
+def folds(task, y, n_folds, seed):
+    splitter = (KFold(n_folds, shuffle=True, random_state=seed) if task.kind == "noisy-reg"
+                else StratifiedKFold(n_folds, shuffle=True, random_state=seed))
+    return list(splitter.split(np.zeros((len(y), 1)), y))
+
+
+def run_task(task, seed, n_folds, variants):
+    """One row per (fold, model, variant): its score and what the cleaning did."""
+    X, y_train, y_true, noisy = task_data(task, seed)
+    rows = []
+    for fold, (train, test) in enumerate(folds(task, y_train, n_folds, seed)):
+        for model_name, base in base_models(task).items():
+            for name in variants:
+                model = variant(name, base, task)
+                if model is None:
+                    continue
+                start = time.perf_counter()
+                model.fit(X[train], y_train[train])
+                kept = getattr(model, "sample_indices_", np.arange(len(train)))
+                rows.append(dict(
+                    task=task.name, seed=seed, fold=fold, model=model_name, variant=name,
+                    score=score(task, model, X[test], y_true[test]),
+                    removed=1 - len(kept) / len(train),
+                    noisy_kept=noisy[train][kept].mean(), seconds=time.perf_counter() - start,
+                ))
+    return rows
+
+
+# ----------------------------------------------------------------------------- the report
+
+def summary(frame):
+    """Mean score per task, model and variant, one column per variant."""
+    table = frame.pivot_table(index=["task", "model"], columns="variant", values="score",
+                              aggfunc="mean", sort=False)
+    return table[[v for v in VARIANTS if v in table.columns]]
+
+
+def markdown(frame, command):
+    table = summary(frame)
+    cleaning = frame[frame.variant == "skval"].groupby("task", sort=False)[
+        ["removed", "noisy_kept"]].mean()
+    lines = [f"Command: `{command}`", "",
+             "| task | metric | model | " + " | ".join(table.columns)
+             + " | skval removed | noise left |",
+             "|---|---|---|" + "---|" * len(table.columns) + "---|---|"]
+    for (task_name, model_name), scores in table.iterrows():
+        task = TASKS[task_name]
+        digits = 4 if task.kind == "imbalanced" else 3   # AUCs near 1 differ in the 4th digit
+        scores = scores.round(digits)
+        cells = [f"**{v:.{digits}f}**" if v == scores.max() else f"{v:.{digits}f}" for v in scores]
+        removed, left = cleaning.loc[task_name]
+        noise = "-" if task.kind == "imbalanced" else f"{left:.1%}"
+        lines.append(f"| {task_name} | {metric(task)} | {model_name} | " + " | ".join(cells)
+                     + f" | {removed:.1%} | {noise} |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--tasks", default=",".join(TASKS), help="comma-separated task names")
+    parser.add_argument("--seeds", type=int, default=1, help="noise / fold seeds (default 1)")
+    parser.add_argument("--folds", type=int, default=5, help="cross-validation folds (default 5)")
+    parser.add_argument("--variants", default=",".join(VARIANTS))
+    parser.add_argument("--out", default=None,
+                        help="write <out>.csv (one row per fit) and <out>.md (the table)")
+    parser.add_argument("--report", default=None, metavar="CSV",
+                        help="only print the table of a CSV written by an earlier run")
+    args = parser.parse_args(argv)
+    import pandas as pd
+
+    if args.report:
+        print(markdown(pd.read_csv(args.report), f"python benchmarks/cleaning.py --report {args.report}"))
+        return
+    unknown = set(args.tasks.split(",")) - set(TASKS)
+    if unknown:
+        parser.error(f"unknown tasks {sorted(unknown)}; known: {', '.join(TASKS)}")
+    rows = []
+    for name in args.tasks.split(","):
+        for seed in range(args.seeds):
+            start = time.perf_counter()
+            rows += run_task(TASKS[name], seed, args.folds, args.variants.split(","))
+            print(f"{name} seed {seed}: {time.perf_counter() - start:.0f} s", file=sys.stderr)
+    frame = pd.DataFrame(rows)
+    command = "OMP_NUM_THREADS=1 python benchmarks/cleaning.py " + " ".join(argv or sys.argv[1:])
+    report = markdown(frame, command.strip())
+    print(report)
+    if args.out:
+        frame.to_csv(f"{args.out}.csv", index=False)
+        with open(f"{args.out}.md", "w") as f:
+            f.write(report)
+
+
+if __name__ == "__main__":
+    main()
