@@ -39,7 +39,8 @@ previous file as it was.
 
 
 def _parser():
-    p = argparse.ArgumentParser(prog="python -m skval", description=DESCRIPTION)
+    p = argparse.ArgumentParser(prog="python -m skval", description=DESCRIPTION,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("csv", help="input CSV file with a header line")
     p.add_argument("--target", required=True, help="name of the target column")
     p.add_argument("--task", choices=["auto", "classification", "regression"], default="auto",
@@ -57,8 +58,9 @@ def _parser():
                    help="rows to remove for --kept-rows: 'kmeans' (the low cluster of a 2-means "
                         "split of the values), a fraction in (0, 1) or a count (default: kmeans)")
     p.add_argument("--max-class-share", type=float, default=0.5,
-                   help="remove at most this share of any class (of all rows, for regression) "
-                        "(default: 0.5)")
+                   help="remove at most this share of a class of average size, less of a "
+                        "smaller class (by the square of its size over the average); of all "
+                        "rows for regression (default: 0.5)")
     p.add_argument("--keep-id-columns", action="store_true",
                    help="use identifier columns as features too (default: leave them out)")
     p.add_argument("--overwrite", action="store_true",
