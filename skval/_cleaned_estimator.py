@@ -82,7 +82,8 @@ class CleanedEstimator(MetaEstimatorMixin, BaseEstimator):
         rows) keeps weights closer to 1, by the square of its size over the
         average size. Needs an
         ``estimator`` whose ``fit`` accepts ``sample_weight`` (a Pipeline gets it
-        as ``<last step>__sample_weight``).
+        as ``<last step>__sample_weight``; with metadata routing enabled, as
+        ``sample_weight``, routed where its steps request it).
     random_state : int, RandomState instance or None, default=None
         Seeds the default valuer (a given ``valuer`` keeps its own).
 
