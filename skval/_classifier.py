@@ -31,7 +31,7 @@ class LossValClassifier(ClassifierMixin, _BaseLossVal):
         ot_method="exact",
         ot_reg=0.1,
         ot_power=2.0,
-        ot_scaling="standard",
+        ot_scaling="quantile",
         label_weight=0.0,
         n_reference=256,
         standardize=True,

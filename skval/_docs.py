@@ -53,12 +53,13 @@ default="{activation}"
     ot_power : float, default=2.0
         Exponent of the OT distance in the loss (the paper's formula squares it;
         the authors' code used 1).
-    ot_scaling : {{"standard", "quantile"}}, default="standard"
-        The features the OT cost compares. ``"standard"``: those the network
-        sees (after ``standardize``). ``"quantile"``: each feature mapped through
-        its training quantiles to a standard normal, so that heavy tails, skew and
-        far outliers weigh no more in the cost than the rows' ranks; applied to
-        ``X_val`` too. The network's input is not changed.
+    ot_scaling : {{"quantile", "standard"}}, default="quantile"
+        The features the OT cost compares. ``"quantile"``: each feature mapped
+        through its training quantiles to a standard normal, so that heavy tails,
+        skew and far outliers weigh no more in the cost than the rows' ranks
+        (applied to ``X_val`` too; the network's input is not changed).
+        ``"standard"``: the features the network sees (after ``standardize``), as
+        in the paper.
     label_weight : float, default=0.0
         With ``y_val``, a weight > 0 makes the OT cost also compare targets (a
         label mismatch, or the squared difference of standardised regression

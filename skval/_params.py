@@ -25,7 +25,7 @@ from ._mlp import resolve_activation
 EXTRA_PREFIXES = ("module__", "optimizer__")
 OT_METHODS = ("exact", "sinkhorn")
 WEIGHT_UPDATES = ("batch", "row")
-OT_SCALINGS = ("standard", "quantile")
+OT_SCALINGS = ("quantile", "standard")
 
 
 def _positive(name, value, kind=numbers.Real, allow_none=False):

@@ -119,7 +119,7 @@ def test_wrong_feature_count_at_predict(est_cls):
         ("hidden_layer_sizes", (10, True), TypeError, "each of hidden_layer_sizes must be an int"),
         ("batch_size", "big", TypeError, "batch_size must be an int > 0, got 'big'"),
         ("ot_power", 0.0, ValueError, "ot_power must be > 0, got 0.0"),
-        ("ot_scaling", "robust", ValueError, r"ot_scaling must be one of \('standard', 'quantile'\)"),
+        ("ot_scaling", "robust", ValueError, r"ot_scaling must be one of \('quantile', 'standard'\), got 'robust'"),
         ("weight_lr", float("nan"), ValueError, "weight_lr must be > 0, got nan"),
     ],
 )
