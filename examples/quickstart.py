@@ -36,10 +36,12 @@ def main(argv=None):
     print(f"breast_cancer: {len(y)} rows, {k} labels flipped")
     print(f"the {k} lowest values catch {caught} flipped rows ({caught / k:.0%}); "
           f"AUROC {roc_auc_score(flipped, -values):.3f}")
-    print("\n10 worst rows:")
-    print(" row   value  label  flipped")
+    print("\n10 worst rows (evidence against each row from its label and from its features):")
+    print(" row      value  label  flipped  label evidence  feature evidence")
+    label_evidence, feature_evidence = clf.evidence_.T
     for i in lowest[:10]:
-        print(f"{i:4d}  {values[i]:6.3f}  {y_noisy[i]:5d}  {'yes' if flipped[i] else 'no'}")
+        print(f"{i:4d}  {values[i]:9.2e}  {y_noisy[i]:5d}  {'yes' if flipped[i] else 'no':>7s}"
+              f"  {label_evidence[i]:14.0f}  {feature_evidence[i]:16.0f}")
     return caught
 
 
