@@ -287,6 +287,7 @@ def test_sinkhorn_and_paper_options(flipped_cancer):
     assert roc_auc_score(flipped, -sink.data_values_) > 0.8
     # the authors' formulation: OT not squared, weights free to turn negative, moved by Adam
     paper = LossValClassifier(ot_power=1.0, positive_weights=False, weight_update="row",
+                              ot_scaling="standard",
                               random_state=0).fit(X, y)
     assert np.isfinite(paper.data_values_).all()
     assert roc_auc_score(flipped, -paper.data_values_) > 0.8
@@ -302,7 +303,9 @@ def routing():
 def test_pipeline_routes_and_scales_X_val(routing, flipped_cancer):
     X, y, _, _ = flipped_cancer
     X_val = X[:40] * 1.0
-    est = LossValClassifier(standardize=False, n_reference=1000, **FAST).set_fit_request(
+    # ot_scaling="standard": the reference is then exactly the scaled X_val
+    est = LossValClassifier(standardize=False, ot_scaling="standard", n_reference=1000,
+                            **FAST).set_fit_request(
         X_val=True, y_val=True
     )
     pipe = Pipeline([("scale", StandardScaler()), ("lv", est)], transform_input=["X_val"])
