@@ -24,7 +24,7 @@ def test_quantile_cost_features_depend_only_on_the_ranks(skewed):
                                on_Z.net_.criterion_.reference.numpy(), atol=1e-6)
     assert np.abs(on_X.net_.criterion_.reference.numpy()).max() < 6  # normal scores
     # the network's input is unchanged: the same predictions as with the standard cost
-    standard = LossValClassifier(max_epochs=1, random_state=0).fit(X, y)
+    standard = LossValClassifier(ot_scaling="standard", max_epochs=1, random_state=0).fit(X, y)
     assert standard.net_.criterion_.reference.numpy().max() > 6  # standardised lognormal tails
     np.testing.assert_array_equal(standard._transform_X(X), on_X._transform_X(X))
 
