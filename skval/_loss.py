@@ -17,6 +17,7 @@ task loss's gradient.
 from __future__ import annotations
 
 import functools
+import math
 
 import numpy as np
 import torch
@@ -122,8 +123,7 @@ class LossValLoss(nn.Module):
         # what the run observed of each row: see record_evidence and clip_weights
         self.register_buffer("evidence", torch.zeros(n_samples, 2))
         self.register_buffer("clipped", torch.zeros(n_samples))
-        self.register_buffer("_evidence_sq", torch.zeros(2, dtype=torch.float64))
-        self._evidence_steps = 0
+        self._evidence_sq, self._evidence_steps = [0.0, 0.0], 0  # see record_evidence
         self._generator = torch.Generator().manual_seed(int(random_state))
         self._grad_buffer = self._grad_rows = None  # see add_weight_grad
 
@@ -280,11 +280,15 @@ class LossValLoss(nn.Module):
         when the losses are small, counts as much as an early one.
         """
         grads = torch.stack([task_grad, ot_grad], 1)
-        medians = grads.abs().median(dim=0).values.double()
         self._evidence_steps += 1
-        self._evidence_sq.mul_(_EVIDENCE_BETA).add_((1 - _EVIDENCE_BETA) * medians ** 2)
-        scale = (self._evidence_sq / (1 - _EVIDENCE_BETA ** self._evidence_steps)).sqrt()
-        self.evidence.index_add_(0, idx, grads / scale.clamp_min(1e-30).to(grads.dtype))
+        correction = 1 - _EVIDENCE_BETA ** self._evidence_steps
+        scales = []
+        for side, median in enumerate(grads.abs().median(dim=0).values.tolist()):
+            self._evidence_sq[side] = (_EVIDENCE_BETA * self._evidence_sq[side]
+                                       + (1 - _EVIDENCE_BETA) * median ** 2)
+            scales.append(max(math.sqrt(self._evidence_sq[side] / correction), 1e-30))
+        self.evidence.index_add_(0, idx, grads.div_(torch.tensor(scales, dtype=grads.dtype,
+                                                                device=grads.device)))
 
     @torch.no_grad()
     def clip_weights(self, idx):
