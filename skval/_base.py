@@ -84,7 +84,8 @@ class _BaseLossVal(BaseEstimator):
     """What LossValClassifier and LossValRegressor share.
 
     ``fit`` runs in named steps: check the parameters and the data
-    (``_validate``), standardise (``_fit_scaler``), choose the reference rows
+    (``_validate``), standardise (``_fit_scaler``), build the features the OT
+    cost compares (``_fit_cost_features``), choose the reference rows
     (``_choose_reference``), scale the OT cost (``_cost_scale``), build the skorch
     net (``_build_net``), train it (``_train``) and store the results
     (``_store_results``).

@@ -97,6 +97,7 @@ class LossValNet(NeuralNet):
     def initialize_optimizer(self, *args, **kwargs):
         super().initialize_optimizer(*args, **kwargs)
         self.weight_optimizer_ = None
+        self._weight_step = None  # (idx, grad) from train_step_single for train_step
         if self.weight_update == "batch":
             self.weight_optimizer_ = BatchScaledMomentum(self.criterion_.data_weights,
                                                          lr=self._weight_lr)
