@@ -15,6 +15,19 @@ __all__ = ["plot_values", "plot_history", "plot_discovery", "plot_removal", "plo
            "plot_selection"]
 
 
+def _two_curves(ax, fractions, first, second, xlabel, metric):
+    """Draw ``first`` (red) and, when its scores are not None, ``second`` (green): (scores, label)."""
+    fractions = np.asarray(fractions, dtype=np.float64)
+    ax = _axes(ax)
+    for (scores, label), color in zip((first, second), ("tab:red", "tab:green")):
+        if scores is not None:
+            ax.plot(fractions, scores, marker="o", color=color, label=label)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(metric)
+    ax.legend()
+    return ax
+
+
 def _axes(ax):
     if ax is not None:
         return ax
@@ -164,15 +177,9 @@ def plot_removal(fractions, scores_high, scores_low=None, *, ax=None, metric="te
     ax : matplotlib Axes
         The Axes drawn on.
     """
-    fractions = np.asarray(fractions, dtype=np.float64)
-    ax = _axes(ax)
-    ax.plot(fractions, scores_high, marker="o", color="tab:red", label="remove high values first")
-    if scores_low is not None:
-        ax.plot(fractions, scores_low, marker="o", color="tab:green", label="remove low values first")
-    ax.set_xlabel("fraction of training rows removed")
-    ax.set_ylabel(metric)
-    ax.legend()
-    return ax
+    return _two_curves(ax, fractions, (scores_high, "remove high values first"),
+                       (scores_low, "remove low values first"),
+                       "fraction of training rows removed", metric)
 
 
 def plot_addition(fractions, scores_low, scores_high=None, *, ax=None, metric="test score"):
@@ -205,15 +212,9 @@ def plot_addition(fractions, scores_low, scores_high=None, *, ax=None, metric="t
     >>> [t.get_text() for t in ax.get_legend().get_texts()]
     ['add low values first', 'add high values first']
     """
-    fractions = np.asarray(fractions, dtype=np.float64)
-    ax = _axes(ax)
-    ax.plot(fractions, scores_low, marker="o", color="tab:red", label="add low values first")
-    if scores_high is not None:
-        ax.plot(fractions, scores_high, marker="o", color="tab:green", label="add high values first")
-    ax.set_xlabel("fraction of training rows used")
-    ax.set_ylabel(metric)
-    ax.legend()
-    return ax
+    return _two_curves(ax, fractions, (scores_low, "add low values first"),
+                       (scores_high, "add high values first"),
+                       "fraction of training rows used", metric)
 
 
 def plot_selection(fractions, scores_by_value, scores_random, *, ax=None, metric="test score",
