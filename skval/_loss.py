@@ -291,14 +291,22 @@ class LossValLoss(nn.Module):
                                                                 device=grads.device)))
 
     @torch.no_grad()
-    def clip_weights(self, idx):
-        """Clip the data weights at 0; record how far below 0 the batch rows ``idx`` went.
+    def clip_weights(self, idx, every_row=False):
+        """Clip the batch rows' weights at 0 and record how far below 0 they went.
 
         Without a record every clipped row would tie at 0; ``clipped`` keeps, for each
         row, the total its own steps would have taken it below 0, which orders them.
+        ``every_row`` also clips the rows outside the batch (O(n)): for an update that
+        moves them at every step (torch's optimizer); the lazy batch update clips
+        them when it catches them up.
         """
-        self.clipped.index_add_(0, idx, self.data_weights[idx].clamp(max=0.0))
-        self.data_weights.clamp_(min=0.0)
+        weights = self.data_weights
+        batch = weights[idx]
+        self.clipped.index_add_(0, idx, batch.clamp(max=0.0))
+        if every_row:
+            weights.clamp_(min=0.0)
+        else:
+            weights[idx] = batch.clamp_(min=0.0)
 
     def data_values(self):
         """The rows' weights; rows clipped at 0 ranked just below 0 by ``clipped``.

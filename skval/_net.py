@@ -100,8 +100,22 @@ class LossValNet(NeuralNet):
         self._weight_step = None  # (idx, grad) from train_step_single for train_step
         if self.weight_update == "batch":
             self.weight_optimizer_ = BatchScaledMomentum(self.criterion_.data_weights,
-                                                         lr=self._weight_lr)
+                                                         lr=self._weight_lr,
+                                                         clip=self.positive_weights)
         return self
+
+    def on_epoch_end(self, net, **kwargs):
+        # the lazy weight update brings every row up to date before the callbacks read them
+        self._flush_weights()
+        super().on_epoch_end(net, **kwargs)
+
+    def on_train_end(self, net, **kwargs):
+        self._flush_weights()  # also after an interrupt in the middle of an epoch
+        super().on_train_end(net, **kwargs)
+
+    def _flush_weights(self):
+        if getattr(self, "weight_optimizer_", None) is not None:
+            self.weight_optimizer_.flush()
 
     def get_params_for_optimizer(self, prefix, named_parameters):
         if prefix != "optimizer":
@@ -152,6 +166,8 @@ class LossValNet(NeuralNet):
         Xi, yi = unpack_data(batch)
         criterion = self.criterion_
         idx = Xi["idx"].to(self.device)
+        if self.weight_optimizer_ is not None:
+            self.weight_optimizer_.catch_up(idx)  # the lazy update's skipped steps
         weights = criterion.data_weights.detach()[idx]
         task_weights, ot_weights = weights.clone().requires_grad_(), weights.requires_grad_()
         y_pred = self.infer(Xi, **fit_params)
@@ -174,7 +190,7 @@ class LossValNet(NeuralNet):
             self.weight_optimizer_.step(*self._weight_step)
             self._weight_step = None
         if self.positive_weights:
-            self.criterion_.clip_weights(idx)
+            self.criterion_.clip_weights(idx, every_row=self.weight_optimizer_ is None)
         return step
 
     def _cost_rows(self, X):

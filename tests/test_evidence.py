@@ -89,6 +89,8 @@ def test_clip_records_how_far_below_zero():
     with torch.no_grad():
         crit.data_weights.copy_(torch.tensor([0.5, -0.25, -1.0, -0.5]))
     crit.clip_weights(torch.tensor([0, 1, 2]))  # row 3 moved below 0 outside its batch
+    torch.testing.assert_close(crit.data_weights.detach(), torch.tensor([0.5, 0.0, 0.0, -0.5]))
+    crit.clip_weights(torch.tensor([0, 1, 2]), every_row=True)  # as under torch's optimizer
     torch.testing.assert_close(crit.data_weights.detach(), torch.tensor([0.5, 0.0, 0.0, 0.0]))
     torch.testing.assert_close(crit.clipped, torch.tensor([0.0, -0.25, -1.0, 0.0]))
     # clipped rows just below 0, in the order of how far they were pushed: c / (1 + c) x 1e-3
