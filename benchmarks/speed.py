@@ -1,4 +1,4 @@
-"""Speed and memory of skval's fit against plain skorch training of the same network.
+"""Speed and memory of skval's fit against plain skorch and a raw torch loop of the same network.
 
 For each size n and task (classification: ``make_classification``, regression:
 ``make_regression``; 20 features) this fits
@@ -8,17 +8,22 @@ For each size n and task (classification: ``make_classification``, regression:
 * ``plain``: a skorch ``NeuralNetClassifier`` / ``NeuralNetRegressor`` with the same module
   (``skval._mlp.MLP``, the estimator's default hidden sizes and activation), the same epochs,
   the batch size skval's default gives for n (``--batch-size`` forces one for all), the same
-  optimizer (Adam, lr 0.01), ``train_split=None`` and shuffling,
+  optimizer (Adam, lr 0.01), ``train_split=None`` and shuffling;
+* ``raw``: the floor a user could write in twenty lines: the same module, epochs and batch
+  size in a bare torch loop (fused Adam, lr 0.01, where torch has it; ``CrossEntropyLoss`` /
+  ``MSELoss``; per epoch a ``torch.randperm(n)`` and batches indexed out of the float32
+  tensors, no DataLoader);
 * ``ref`` (with ``--compare-src DIR``): skval imported from another source tree, e.g. the code
-  before a change,
+  before a change;
 
 each fit in a fresh Python process (so that peak RSS is the fit's own), the variants
 alternately. torch uses its default number of threads unless ``--threads`` says otherwise.
-Time per epoch is skorch's own epoch duration (``history[:, 'dur']``); "fit" is the
-wall time of the whole ``fit`` call (validation, network build, epochs). s/epoch leaves out
-the first epoch (warm-up) when at least 3 ran. Where fewer epochs than the default 30 were run,
-the 30-epoch fit time is *extrapolated* as ``fit + (30 - epochs run) * s/epoch`` and marked as
-such.
+Time per epoch is skorch's own epoch duration (``history[:, 'dur']``; for ``raw`` the wall
+time of its epoch loop); "fit" is the wall time of the whole fit (validation, network and
+optimizer build, epochs). s/epoch leaves out the first epoch (warm-up) when at least 3 ran.
+Where fewer epochs than the default 30 were run, the 30-epoch fit time is *extrapolated* as
+``fit + (30 - epochs run) * s/epoch`` and marked as such. The report leads with skval/raw
+(skval's cost over the floor), then skval/plain.
 
 The fits run in ``_timing.py``, the data comes from ``_tasks.py`` and the report from
 ``_speed_report.py``.
@@ -32,6 +37,14 @@ Full run (1M rows at 1 epoch, extrapolated to 30)::
 Smoke test::
 
     python benchmarks/speed.py --quick
+
+One thread per fit, classification only, 3 epochs (the first left out of s/epoch)::
+
+    python benchmarks/speed.py --sizes 1000 --epochs 3 --threads 1 --tasks classification
+
+Threads per variant, in the order skval, plain, raw::
+
+    python benchmarks/speed.py --quick --threads 4,4,1
 
 Before/after a change (``ref``: the old code, exported to a directory)::
 
@@ -54,6 +67,7 @@ from _tasks import save_speed_data
 from _timing import DEFAULT_EPOCHS, run_fit, skval_batch_size
 
 HERE = Path(__file__).resolve().parent
+VARIANTS = ("skval", "plain", "raw")  # then "ref" with --compare-src
 
 
 def parse_args(argv):
@@ -65,14 +79,15 @@ def parse_args(argv):
                         help="epochs per fit: one number, or one per size (comma-separated)")
     parser.add_argument("--tasks", default="classification,regression")
     parser.add_argument("--repeats", type=int, default=1,
-                        help="alternating skval/plain pairs per size; the fastest is reported")
+                        help="rounds per size, each fitting every variant (alternating "
+                             "the order); the fastest fit of each is reported")
     parser.add_argument("--threads", default="0",
                         help="torch threads per fit (0: torch's default): one number for all, "
-                             "or one per variant as skval,plain[,ref]")
+                             "or one per variant as skval,plain,raw[,ref]")
     parser.add_argument("--quick", action="store_true", help="sizes 1000,10000 at 2 epochs")
     parser.add_argument("--batch-size", type=int, default=0,
                         help="batch size of every fit; 0 (default): skval's default for each n "
-                             "(the plain net gets the same)")
+                             "(the plain net and the raw loop get the same)")
     parser.add_argument("--out", default=str(HERE / "results" / "speed.md"),
                         help="markdown report (the raw rows go beside it as .json); a "
                              "directory gets speed.md inside it")
@@ -90,12 +105,14 @@ def parse_args(argv):
     if len(args.epochs) != len(args.sizes):
         parser.error("--epochs needs one number or one per size")
     args.tasks = args.tasks.split(",")
-    args.variants = ["skval", "plain"] + (["ref"] if args.compare_src else [])
+    args.variants = list(VARIANTS) + (["ref"] if args.compare_src else [])
     threads = [int(t) for t in args.threads.split(",")]
-    args.threads = dict(zip(args.variants,
-                            threads * len(args.variants) if len(threads) == 1 else threads))
-    if set(args.threads) != set(args.variants):
-        parser.error("--threads needs one number or one per variant (skval,plain[,ref])")
+    if len(threads) == 1:
+        threads *= len(args.variants)
+    if len(threads) != len(args.variants):
+        parser.error("--threads needs one number or one per variant "
+                     f"({','.join(args.variants)})")
+    args.threads = dict(zip(args.variants, threads))
     # checked now, not after hours of fits
     args.out = Path(args.out)
     if args.out.is_dir():
@@ -130,8 +147,9 @@ def time_variants(task, n, epochs, paths, args):
         order = args.variants if rep % 2 == 0 else args.variants[::-1]
         for which in order:
             src = args.compare_src if which == "ref" else None
+            skval_default = which in ("skval", "ref") and not args.batch_size
             res = run_fit(which, task, n, epochs, paths, args.threads[which], args.timeout,
-                          0 if which != "plain" and not args.batch_size else bs, src)
+                          0 if skval_default else bs, src)
             if res["batch_size"] != bs and which != "ref":
                 raise RuntimeError(f"{which} trained with batch {res['batch_size']}, "
                                    f"expected {bs}")
