@@ -58,6 +58,10 @@ class BatchScaledMomentum:
         self.steps = 0  # all steps, for the bias corrections
         beta1 = betas[0]
         self._window = 1 if beta1 <= 0 else max(1, math.ceil(-64 * math.log(2) / math.log(beta1)))
+        # beta1 ** age: ages window..1 (for _extend_moved), and 0..window then 0 beyond
+        ages = torch.arange(self._window, 0, -1, dtype=torch.float64, device=device)
+        self._decay_by_age = beta1 ** ages
+        self._momentum_left = torch.cat([beta1 ** ages.flip(0).sub(1), ages.new_zeros(2)])
         self._reset_moved()
 
     def _reset_moved(self):
@@ -67,7 +71,10 @@ class BatchScaledMomentum:
 
     @torch.no_grad()
     def catch_up(self, idx):
-        """Replay the steps the rows ``idx`` skipped, so that their weights are current."""
+        """Replay the steps the rows ``idx`` skipped, so that their weights are current.
+
+        The training step calls it before it reads the batch rows' weights.
+        """
         self._replay(idx, self._local)
 
     @torch.no_grad()
@@ -79,21 +86,19 @@ class BatchScaledMomentum:
 
     def _replay(self, rows, now):
         last = self.last_step[rows]
-        moved = self._moved[last].to(self.weights.dtype)
-        weights = self.weights.data
-        weights[rows] -= self.exp_avg[rows] * moved
-        if self.clip:
-            weights[rows] = weights[rows].clamp(min=0.0)
-        decay = torch.pow(torch.tensor(self.betas[0], dtype=torch.float64, device=last.device),
-                          (now - last).double())
-        self.exp_avg[rows] *= decay.to(self.exp_avg.dtype)
+        momentum = self.exp_avg[rows]
+        weights = self.weights.data[rows].sub_(momentum * self._moved[last].to(momentum.dtype))
+        self.weights.data[rows] = weights.clamp_(min=0.0) if self.clip else weights
+        age = (now - last).clamp_(max=self._window + 1)
+        self.exp_avg[rows] = momentum.mul_(self._momentum_left[age].to(momentum.dtype))
         self.last_step[rows] = now
 
     @torch.no_grad()
     def step(self, idx, grad):
         """Move the weights by ``grad``, this step's gradient of the batch rows ``idx``.
 
-        The batch rows must be current (``catch_up``) before their gradient is taken.
+        The batch rows must be current: ``catch_up(idx)`` before their gradient is
+        taken (a row left behind would lose its skipped steps).
         """
         beta1, beta2 = self.betas
         self.steps += 1
@@ -102,7 +107,6 @@ class BatchScaledMomentum:
         self.exp_avg_sq.mul_(beta2).add_(median.square() * (1 - beta2))
         denom = (self.exp_avg_sq / (1 - beta2 ** self.steps)).sqrt_().add_(self.eps)
         size = (self.lr / (1 - beta1 ** self.steps)) / denom  # c_s of this step
-        self._replay(idx, self._local - 1)  # no-op after catch_up
         self._extend_moved(size)  # this step's move of the rows outside the batch
         momentum = self.exp_avg[idx].mul_(beta1).add_(grad, alpha=1 - beta1)
         self.exp_avg[idx] = momentum
@@ -117,5 +121,4 @@ class BatchScaledMomentum:
             grown[:len(self._moved)] = self._moved
             self._moved = grown
         start = max(0, now - self._window)
-        ages = torch.arange(now - start, 0, -1, dtype=torch.float64, device=self._moved.device)
-        self._moved[start:now] += size * torch.pow(self.betas[0], ages)
+        self._moved[start:now] += size * self._decay_by_age[self._window - (now - start):]
