@@ -83,6 +83,14 @@ class LossValNet(NeuralNet):
         Learning rate of the data weights (``None``: ``lr``).
     """
 
+    # skorch pickles these apart and loads them with torch.load's map_location, which
+    # brings CUDA tensors back on the CPU where CUDA is missing. The weight update
+    # holds tensors on the training device, and travels with the criterion so that it
+    # still moves the criterion's weights after loading; _weight_step is a step's
+    # (idx, grad), left set if training stops inside a step.
+    cuda_dependent_attributes_ = NeuralNet.cuda_dependent_attributes_ + [
+        "weight_optimizer_", "_weight_step"]
+
     def __init__(self, *args, positive_weights=True, weight_update="batch", weight_lr=None,
                  **kwargs):
         super().__init__(*args, **kwargs)
@@ -162,9 +170,10 @@ class LossValNet(NeuralNet):
         # the task term and one for the OT term: backward builds a gradient of the
         # batch's size (added to the n weights' gradient in place, not one of n entries
         # per step), and its two sides are the evidence against each row.
-        self._set_training(True)
-        Xi, yi = unpack_data(batch)
         criterion = self.criterion_
+        if not (self.module_.training and criterion.training):  # train() walks every layer
+            self._set_training(True)
+        Xi, yi = unpack_data(batch)
         idx = Xi["idx"].to(self.device)
         if self.weight_optimizer_ is not None:
             self.weight_optimizer_.catch_up(idx)  # the lazy update's skipped steps
