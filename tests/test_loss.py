@@ -1,5 +1,7 @@
 """The OT solvers and the LossVal criterion: values, gradients, the reference mask."""
 
+import warnings
+
 import numpy as np
 import ot
 import pytest
@@ -8,7 +10,7 @@ from sklearn.datasets import make_classification
 
 from skval import LossValClassifier
 from skval._loss import _FULL_COST_MAX, LossValLoss
-from skval._ot import block_parts, n_blocks, solve_blocks, solve_exact
+from skval._ot import block_parts, n_blocks, sinkhorn, solve_blocks, solve_exact
 from skval.evaluation import auroc, inject_noise
 
 
@@ -71,6 +73,86 @@ def test_blocks_value_and_gradient(n_rows, n_ref):
         h = 1e-7
         moved = _solve_in_blocks(a + h * d, b, M, order)[0]
         assert (moved - cost) / h == pytest.approx(np.dot(grad, d), rel=1e-4, abs=1e-9)
+
+
+# ---------------------------------------------------------------- entropic OT
+# float64 solves to the precision finite differences need
+_TIGHT = {"tol": 1e-13, "max_iter": 100_000}
+
+
+def _entropic_problem(n_rows, n_ref, dtype=torch.float64, seed=0):
+    a, b, M, _ = _problem(n_rows, n_ref, seed)
+    return tuple(torch.tensor(x, dtype=dtype) for x in (a, b, M))
+
+
+def test_sinkhorn_cost_is_the_kl_regularised_cost():
+    a, b, M = _entropic_problem(6, 9)
+    cost = sinkhorn(a, b, M, 0.1, **_TIGHT)
+    plan = ot.sinkhorn(a, b, M, 0.1, method="sinkhorn_log", numItermax=100_000, stopThr=1e-14)
+    kl = (plan * (plan / (a[:, None] * b[None, :])).log()).sum()
+    assert cost.item() == pytest.approx(((plan * M).sum() + 0.1 * kl).item(), rel=1e-10)
+    assert cost.item() > (plan * M).sum().item()  # KL >= 0: never below the transport cost
+
+
+def test_sinkhorn_gradient_matches_finite_differences():
+    # the envelope gradient (set at convergence, not backpropagated) is the derivative of
+    # the converged cost; POT's own envelope gradient of the KL cost is off by reg * log(a)
+    a, b, M = _entropic_problem(6, 9)
+    leaf = a.clone().requires_grad_()
+    sinkhorn(leaf, b, M, 0.1, **_TIGHT).backward()
+    h, slopes = 1e-5, []
+    for i in range(len(a)):
+        d = torch.full_like(a, -1 / len(a))
+        d[i] += 1  # along e_i - 1/n the masses keep their total: the slope is the centred gradient
+        slopes.append((sinkhorn(a + h * d, b, M, 0.1, **_TIGHT)
+                       - sinkhorn(a - h * d, b, M, 0.1, **_TIGHT)) / (2 * h))
+    centred = leaf.grad - leaf.grad.mean()
+    assert centred.abs().max() > 0.1  # a gradient of order 1: the tolerance below is tight
+    torch.testing.assert_close(torch.stack(slopes), centred, rtol=0, atol=1e-8)
+
+
+def _graph_size(tensor):
+    """Number of autograd nodes behind ``tensor``."""
+    seen, todo = set(), [tensor.grad_fn]
+    while todo:
+        node = todo.pop()
+        if node is not None and node not in seen:
+            seen.add(node)
+            todo.extend(child for child, _ in node.next_functions)
+    return len(seen)
+
+
+def test_sinkhorn_graph_does_not_grow_with_the_iterations():
+    a, b, M = _entropic_problem(32, 64)
+    ours, unrolled = {}, {}
+    for n_iter in (10, 100, 1000):  # tol=0: every iteration runs
+        leaf = a.clone().requires_grad_()
+        with pytest.warns(UserWarning, match="did not converge"):
+            ours[n_iter] = _graph_size(sinkhorn(leaf, b, M, 0.1, tol=0.0, max_iter=n_iter))
+        unrolled[n_iter] = _graph_size(ot.sinkhorn2(leaf, b, M, 0.1, method="sinkhorn_log",
+                                                    stopThr=0.0, numItermax=n_iter))
+    assert ours[10] == ours[100] == ours[1000] <= 10
+    # what the count measures: POT's unrolled Sinkhorn keeps nodes for every iteration
+    assert unrolled[10] < unrolled[100] < unrolled[1000]
+    assert unrolled[1000] > 100 * ours[1000]
+
+
+def test_sinkhorn_default_tolerance_is_reached_in_float32():
+    # the default batch (32 rows) against the default reference (256 rows)
+    a, b, M = _entropic_problem(32, 256, torch.float32)
+    leaf = a.clone().requires_grad_()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # POT warns when the tolerance is not reached
+        cost = sinkhorn(leaf, b, M, 0.1)
+    cost.backward()
+    a64, b64, M64 = _entropic_problem(32, 256)
+    leaf64 = a64.clone().requires_grad_()
+    cost64 = sinkhorn(leaf64, b64, M64, 0.1, **_TIGHT)
+    cost64.backward()
+    assert cost.item() == pytest.approx(cost64.item(), rel=1e-5)  # measured: <= 1e-6
+    grad, grad64 = leaf.grad.double(), leaf64.grad
+    # measured: <= 4e-6 with entries of order 0.5
+    torch.testing.assert_close(grad - grad.mean(), grad64 - grad64.mean(), rtol=0, atol=1e-4)
 
 
 def _criterion(n_samples=600, n_ref=256, seed=0):
