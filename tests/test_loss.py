@@ -23,13 +23,14 @@ def _problem(n_rows, n_ref, seed=0):
 
 
 @pytest.mark.parametrize("n_rows, n_ref, blocks", [
-    (32, 256, 1),     # the default batch against the default reference: one exact problem
-    (20, 256, 1),
-    (50, 256, 2),
-    (100, 256, 4),
+    (32, 256, 2),     # the default batch against the default reference: two 16 x 128 blocks
+    (20, 256, 1),     # at least 16 batch rows per block
+    (100, 64, 2),
+    (50, 256, 3),
+    (100, 256, 6),
     (1024, 256, 8),   # at most n_ref // 32 groups of reference rows
     (1000, 60, 1),    # a small X_val: too few reference rows to split
-    (40, 1024, 2),    # at least 16 batch rows per block
+    (40, 1024, 2),
 ])
 def test_number_of_blocks(n_rows, n_ref, blocks):
     assert n_blocks(n_rows, n_ref) == blocks
