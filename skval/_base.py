@@ -80,15 +80,31 @@ class _Reference:
     training_rows: np.ndarray | None  # their row numbers when drawn from X itself
 
 
+@dataclass
+class _Prepared:
+    """What ``fit`` has ready before it builds the net (``_BaseLossVal._prepare``)."""
+
+    Xt: np.ndarray                 # standardised features, float32
+    Xc: np.ndarray                 # the OT cost's features (``Xt`` itself with "standard")
+    target: np.ndarray             # encoded targets
+    n_outputs: int
+    reference: _Reference
+    cost_scale: float
+    seed: int                      # seeds the network, the shuffling and the OT blocks
+    row_index: object              # a DataFrame's index, or None
+
+
 class _BaseLossVal(BaseEstimator):
     """What LossValClassifier and LossValRegressor share.
 
     ``fit`` runs in named steps: check the parameters and the data
     (``_validate``), standardise (``_fit_scaler``), build the features the OT
     cost compares (``_fit_cost_features``), choose the reference rows
-    (``_choose_reference``), scale the OT cost (``_cost_scale``), build the skorch
-    net (``_build_net``), train it (``_train``) and store the results
-    (``_store_results``).
+    (``_choose_reference``), scale the OT cost (``_cost_scale``) (together
+    ``_prepare``), build the skorch net (``_build_net``), train it (``_train``)
+    and store the results (``_store_results``). With ``n_workers > 1``,
+    ``skval._distributed`` builds and trains the net on several processes instead
+    and assembles an ordinary net from their results.
 
     A subclass must provide:
 
@@ -150,6 +166,21 @@ class _BaseLossVal(BaseEstimator):
 
     # ------------------------------------------------------------------ fit, step by step
     def _fit(self, X, y, X_val, y_val):
+        vars(self).pop("_distributed_stats", None)  # set by a fit on several processes
+        prep = self._prepare(X, y, X_val, y_val)
+        if self.n_workers > 1:
+            from ._distributed import fit_on_processes
+
+            net = fit_on_processes(self, prep)
+        else:
+            net = self._build_net(len(prep.Xt), prep.Xt.shape[1], prep.n_outputs,
+                                  prep.reference, prep.cost_scale, prep.seed)
+            self._train(net, prep.Xt, prep.Xc, prep.target, prep.seed)
+        self._store_results(net, prep.row_index, len(prep.reference.X))
+        return self
+
+    def _prepare(self, X, y, X_val, y_val):
+        """Every step before the net: validate, standardise, cost features, reference, scale."""
         row_index = X.index if hasattr(X, "columns") else None  # DataFrame rows keep their labels
         X, y, X_val, y_val = self._validate(X, y, X_val, y_val)
         target, n_outputs = self._encode_target(y)
@@ -159,10 +190,7 @@ class _BaseLossVal(BaseEstimator):
         reference = self._choose_reference(Xc, X_val, y_val, rng)
         cost_scale = _cost_scale(Xc, reference.X, rng)
         seed = int(rng.randint(np.iinfo(np.int32).max))
-        net = self._build_net(len(Xt), Xt.shape[1], n_outputs, reference, cost_scale, seed)
-        self._train(net, Xt, Xc, target, seed)
-        self._store_results(net, row_index, len(reference.X))
-        return self
+        return _Prepared(Xt, Xc, target, n_outputs, reference, cost_scale, seed, row_index)
 
     def _validate(self, X, y, X_val, y_val):
         """Check the parameters, then ``X, y`` and the reference data."""
@@ -230,10 +258,19 @@ class _BaseLossVal(BaseEstimator):
 
     def _build_net(self, n, n_features, n_outputs, reference, cost_scale, seed):
         """The skorch net that trains the network and the ``n`` data weights, initialised."""
+        net = LossValNet(**self._net_params(n, n_features, n_outputs, reference, cost_scale,
+                                            seed))
+        with _INIT_LOCK:
+            torch.manual_seed(seed)
+            net.initialize()
+        return net
+
+    def _net_params(self, n, n_features, n_outputs, reference, cost_scale, seed):
+        """The keyword arguments of ``LossValNet`` for ``n`` rows (see ``_build_net``)."""
         module, module_kwargs = self._module_and_kwargs(n_features, n_outputs)
         optimizer_kwargs = {k: v for k, v in self._extra_params().items()
                             if k.startswith("optimizer__")}
-        net = LossValNet(
+        return dict(
             module=module,
             criterion=LossValLoss,
             criterion__n_samples=n,
@@ -267,10 +304,6 @@ class _BaseLossVal(BaseEstimator):
             **module_kwargs,
             **optimizer_kwargs,
         )
-        with _INIT_LOCK:
-            torch.manual_seed(seed)
-            net.initialize()
-        return net
 
     def _callbacks(self):
         """The user's callbacks (copied), the weight history and the progress bar."""

@@ -38,6 +38,7 @@ class LossValClassifier(ClassifierMixin, _BaseLossVal):
         positive_weights=True,
         record_history=False,
         device="cpu",
+        n_workers=1,
         random_state=None,
         verbose=0,
         callbacks=None,

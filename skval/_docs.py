@@ -79,6 +79,28 @@ default="{activation}"
         Keep a copy of the data weights after every epoch in ``weight_history_``.
     device : str or torch.device, default="cpu"
         Where the network trains, e.g. ``"cuda"``.
+    n_workers : int, default=1
+        Processes of this machine that train this one fit together, with
+        ``torch.distributed`` (gloo on the CPU; nccl with ``device="cuda"``, one
+        GPU per process). The rows are shuffled once and cut into ``n_workers``
+        fixed shards; each process trains its shard's data weights and a replica
+        of the network, whose gradients are averaged at every step (only the
+        network's gradients travel). A step's ``batch_size`` rows are shared by
+        the processes (``batch_size / n_workers`` each, rounded up), so an epoch
+        has as many steps as in one process; with ``"auto"`` the cap of
+        {auto_max} rows applies to each process: above {auto_cap:,} rows a step
+        trains up to ``n_workers`` x {auto_max} rows (an epoch keeps at least
+        about 100 steps).
+        Pays only on large data (see README): on small data, starting the
+        processes and averaging the gradients at every step cost more than
+        they save. ``1`` trains in this process, as always. Each process runs
+        one torch thread unless ``OMP_NUM_THREADS`` is set. The processes are
+        started with ``spawn``: a script must call ``fit`` under
+        ``if __name__ == "__main__":``, and a custom ``module`` and the
+        ``callbacks`` must be importable and picklable; a callback that stops
+        training early must stop every process at the same epoch. Ctrl-C stops
+        every process and ``fit`` raises ``KeyboardInterrupt``. Across machines,
+        use ``torchrun ... -m skval.distributed`` (see README).
     random_state : int, RandomState instance or None, default=None
         Seeds the network's initial parameters, the shuffling and the reference
         subsample. An int gives identical ``data_values_`` on every fit.
@@ -95,7 +117,8 @@ default="{activation}"
 def parameters_doc(hidden, activation):
     """The Parameters section of an estimator with these default network settings."""
     return _PARAMETERS.format(hidden=hidden, activation=activation, auto_min=_AUTO_BATCH_MIN,
-                              auto_switch=100 * _AUTO_BATCH_MIN, auto_max=_AUTO_BATCH_MAX)
+                              auto_switch=100 * _AUTO_BATCH_MIN, auto_max=_AUTO_BATCH_MAX,
+                              auto_cap=100 * _AUTO_BATCH_MAX)
 
 
 COMMON_ATTRIBUTES = """

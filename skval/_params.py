@@ -91,6 +91,26 @@ def resolve_device(value):
     return device
 
 
+def _check_workers(est):
+    """``n_workers``: a count, and with more than 1 a device that many processes can share."""
+    _positive("n_workers", est.n_workers, numbers.Integral)
+    if est.n_workers == 1:
+        return
+    if not torch.distributed.is_available():
+        raise ValueError("n_workers > 1 needs torch.distributed, which this build of torch lacks.")
+    device = resolve_device(est.device)
+    if device.type == "cuda":
+        if device.index is not None:
+            raise ValueError(f"With n_workers > 1 give device='cuda' (process i trains on "
+                             f"cuda:i), got device={est.device!r}.")
+        if torch.cuda.device_count() < est.n_workers:
+            raise ValueError(f"n_workers={est.n_workers} with device='cuda' needs one GPU per "
+                             f"process, but {torch.cuda.device_count()} are visible.")
+    elif device.type != "cpu":
+        raise ValueError(f"n_workers > 1 trains on device='cpu' (gloo) or 'cuda' (nccl), got "
+                         f"device={est.device!r}.")
+
+
 def _check_callbacks(value):
     if value is not None and not isinstance(value, (list, tuple)):
         raise TypeError(f"callbacks must be None or a list of skorch callbacks, got {value!r}.")
@@ -131,4 +151,5 @@ def check_params(est, extra):
     _check_label_weight(est.label_weight)
     _positive("n_reference", est.n_reference, numbers.Integral)
     resolve_device(est.device)
+    _check_workers(est)
     _check_callbacks(est.callbacks)

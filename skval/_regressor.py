@@ -36,6 +36,7 @@ class LossValRegressor(RegressorMixin, _BaseLossVal):
         positive_weights=True,
         record_history=False,
         device="cpu",
+        n_workers=1,
         random_state=None,
         verbose=0,
         callbacks=None,
