@@ -33,6 +33,7 @@ class LossValClassifier(ClassifierMixin, _BaseLossVal):
         ot_power=2.0,
         ot_scaling="quantile",
         label_weight=0.0,
+        class_balanced=False,
         n_reference=256,
         standardize=True,
         positive_weights=True,
@@ -50,6 +51,12 @@ class LossValClassifier(ClassifierMixin, _BaseLossVal):
         return self._fit(X, y, X_val, y_val)
 
     fit.__doc__ = FIT_DOC.format(y_val_shape="(n_val,)", y_shape="(n_samples,)")
+
+    def _net_params(self, n, n_features, n_outputs, *args, **kwargs):
+        params = super()._net_params(n, n_features, n_outputs, *args, **kwargs)
+        # class_balanced: the weights' gradient from losses adjusted for the class frequencies
+        params["criterion__n_classes"] = n_outputs if self.class_balanced else None
+        return params
 
     def _encode_target(self, y):
         check_classification_targets(y)
@@ -108,7 +115,8 @@ LossValClassifier.__doc__ = f"""Neural-network classifier that values its traini
     model: wrong labels and corrupted features.
 
     Parameters
-    ----------{parameters_doc(hidden="(100, 100, 100, 100, 100)", activation="relu")}
+    ----------{parameters_doc(hidden="(100, 100, 100, 100, 100)", activation="relu",
+                                  classifier=True)}
     Attributes
     ----------
     classes_ : ndarray of shape (n_classes,)

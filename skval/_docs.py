@@ -66,7 +66,7 @@ default="{activation}"
         targets, costs ``label_weight`` in units of the mean scaled feature cost),
         so a row whose target disagrees with the reference near it is expensive
         to keep. Without ``y_val`` the cost uses features only, whatever this is.
-    n_reference : int, default=256
+{class_balanced}    n_reference : int, default=256
         Most reference rows the batches are transported to; a larger reference set
         is subsampled once per fit, so the OT cost per batch does not grow with n.
     standardize : bool, default=True
@@ -114,11 +114,27 @@ default="{activation}"
 
 
 
-def parameters_doc(hidden, activation):
+_CLASS_BALANCED = """    class_balanced : bool, default=False
+        Judge each row's loss against its class's base rate. A weight is pushed
+        down in proportion to its row's loss, and a network's output carries each
+        class's frequency as an offset, so a rare class's rows have large losses
+        and fill the lowest values even when every label is right. ``True``: the
+        loss behind each weight's gradient (and the label side of ``evidence_``)
+        is the cross-entropy of the logits minus the log of the class frequencies
+        of ``y`` (logit adjustment); the network still trains on the plain
+        cross-entropy. Keeps a clean rare class out of the lowest values and out
+        of what a clean-and-refit drops, but where many labels of a rare class
+        are wrong (uniform flips swell it) they are found less well, because the
+        whole class is no longer suspect. ``False``: the paper's formulation.
+"""
+
+
+def parameters_doc(hidden, activation, classifier=False):
     """The Parameters section of an estimator with these default network settings."""
     return _PARAMETERS.format(hidden=hidden, activation=activation, auto_min=_AUTO_BATCH_MIN,
                               auto_switch=100 * _AUTO_BATCH_MIN, auto_max=_AUTO_BATCH_MAX,
-                              auto_cap=100 * _AUTO_BATCH_MAX)
+                              auto_cap=100 * _AUTO_BATCH_MAX,
+                              class_balanced=_CLASS_BALANCED if classifier else "")
 
 
 COMMON_ATTRIBUTES = """

@@ -96,11 +96,15 @@ class LossValLoss(nn.Module):
         reference look better than the rest).
     random_state : int
         Seed of the random split of the reference into blocks for large batches.
+    n_classes : int or None
+        Classification only: with the number of classes, the task side of the
+        weights' gradient comes from prior-adjusted losses (see
+        ``evidence_losses``); ``None`` leaves it as in the paper.
     """
 
     def __init__(self, n_samples, task, reference, cost_scale=1.0, ot_method="exact",
                  ot_reg=0.1, ot_power=2.0, reference_targets=None, label_weight=0.0,
-                 reference_rows=None, random_state=0):
+                 reference_rows=None, random_state=0, n_classes=None):
         super().__init__()
         self.data_weights = nn.Parameter(torch.ones(n_samples, dtype=torch.float32))
         self.register_buffer("reference", torch.as_tensor(reference, dtype=torch.float32))
@@ -125,6 +129,9 @@ class LossValLoss(nn.Module):
         self.register_buffer("clipped", torch.zeros(n_samples))
         self._evidence_sq, self._evidence_steps = [0.0, 0.0], 0  # see record_evidence
         self._generator = torch.Generator().manual_seed(int(random_state))
+        # evidence_losses: the labels counted so far in training, per class
+        self.n_classes = int(n_classes) if n_classes and task == "classification" else None
+        self.register_buffer("class_counts", torch.zeros(self.n_classes or 0, dtype=torch.float64))
         self._grad_buffer = self._grad_rows = None  # see add_weight_grad
 
     # ------------------------------------------------------------------ the loss
@@ -160,7 +167,13 @@ class LossValLoss(nn.Module):
             weights = self.data_weights[idx]
         if ot_weights is None:
             ot_weights = weights
-        task_loss = (weights * self.row_losses(y_pred, y_true)).mean()
+        losses = self.row_losses(y_pred, y_true)
+        evidence = self.evidence_losses(y_pred, y_true)
+        if evidence is None:
+            task_loss = (weights * losses).mean()
+        else:  # the same value; the weights' gradient from the prior-adjusted losses
+            fixed = weights.detach()
+            task_loss = (fixed * losses).mean() + ((weights - fixed) * evidence).mean()
         distance = self.ot_distance(X, y_true, idx, ot_weights).to(task_loss.dtype)
         return task_loss * distance ** self.ot_power
 
@@ -169,6 +182,29 @@ class LossValLoss(nn.Module):
         if self.task == "classification":
             return F.cross_entropy(y_pred, y_true, reduction="none")
         return ((y_pred - y_true) ** 2).reshape(len(y_pred), -1).sum(dim=1)
+
+    @torch.no_grad()
+    def evidence_losses(self, y_pred, y_true):
+        """Each row's loss as its weight's gradient sees it (``None``: ``row_losses``).
+
+        With ``n_classes`` (``class_balanced=True``), the cross-entropy of the logits
+        minus the log of the class frequencies among the labels counted so far (logit
+        adjustment, Menon et al. 2021): a network's output carries each class's
+        frequency as a constant offset, so with plain cross-entropy every row of a
+        rare class has a large loss and a large push down, wrong label or not. The
+        adjusted loss compares a row with its class's own base rate; a wrong label
+        still disagrees with the features. The frequencies are those of the observed
+        labels, wrong ones included, so a class swollen by wrong labels gets a small
+        offset. The network itself trains on the plain cross-entropy.
+        """
+        if self.n_classes is None:
+            return None
+        if self.training:
+            self.class_counts += torch.bincount(y_true, minlength=self.n_classes)[:self.n_classes]
+        counts = self.class_counts + 1  # a class not seen yet is rare, not impossible
+        log_prior = counts.log_() - counts.sum().log()
+        return F.cross_entropy(y_pred.detach() - log_prior.to(y_pred.dtype), y_true,
+                               reduction="none")
 
     def ot_distance(self, X, y, idx, weights):
         """OT cost between the batch rows with masses from ``weights`` and the reference."""

@@ -111,6 +111,11 @@ def _check_workers(est):
                          f"device={est.device!r}.")
 
 
+def _check_bool(name, value):
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be True or False, got {value!r}.")
+
+
 def _check_callbacks(value):
     if value is not None and not isinstance(value, (list, tuple)):
         raise TypeError(f"callbacks must be None or a list of skorch callbacks, got {value!r}.")
@@ -149,6 +154,8 @@ def check_params(est, extra):
         _positive("ot_reg", est.ot_reg)
     _positive("ot_power", est.ot_power)
     _check_label_weight(est.label_weight)
+    if hasattr(est, "class_balanced"):  # the classifier's
+        _check_bool("class_balanced", est.class_balanced)
     _positive("n_reference", est.n_reference, numbers.Integral)
     resolve_device(est.device)
     _check_workers(est)
