@@ -29,6 +29,7 @@ import argparse
 import sys
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 from sklearn import datasets
@@ -242,6 +243,7 @@ def main(argv=None):
     report = markdown(frame, command.strip())
     print(report)
     if args.out:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         frame.to_csv(f"{args.out}.csv", index=False)
         with open(f"{args.out}.md", "w") as f:
             f.write(report)
