@@ -402,11 +402,12 @@ class _BaseLossVal(BaseEstimator):
         frame["label_evidence"], frame["feature_evidence"] = self.evidence_.T
         return frame.sort_values("rank").head(k)
 
-    def _batch_size(self, n, self_reference):
+    def _batch_size(self, n, self_reference, cap=_AUTO_BATCH_MAX):
         if self.batch_size == "auto":
             # each weight's signal comes from many small steps: small batches up to a
-            # few thousand rows, then about 100 steps per epoch, capped.
-            size = min(_AUTO_BATCH_MAX, max(_AUTO_BATCH_MIN, n // 100))
+            # few thousand rows, then about 100 steps per epoch, capped (cap=None: not).
+            size = max(_AUTO_BATCH_MIN, n // 100)
+            size = size if cap is None else min(cap, size)
         else:
             size = self.batch_size
         if self_reference:

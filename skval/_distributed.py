@@ -62,7 +62,7 @@ from torch.multiprocessing.spawn import ProcessException, start_processes
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import Sampler
 
-from ._base import _AUTO_BATCH_MAX, _AUTO_BATCH_MIN, _Reference
+from ._base import _AUTO_BATCH_MAX, _Reference
 from ._loss import LossValLoss
 from ._net import LossValNet, RowDataset
 
@@ -278,12 +278,8 @@ def batch_per_process(est, n, self_reference, n_workers):
     batch_size : int
         Rows per step of each process.
     """
-    if est.batch_size != "auto":
-        return -(-est._batch_size(n, self_reference) // n_workers)
-    total = max(_AUTO_BATCH_MIN, n // 100)
-    if self_reference:
-        total = min(total, max(1, n // 2))
-    return min(_AUTO_BATCH_MAX, -(-total // n_workers))
+    per_process = -(-est._batch_size(n, self_reference, cap=None) // n_workers)
+    return per_process if est.batch_size != "auto" else min(_AUTO_BATCH_MAX, per_process)
 
 
 def shard_data(prep, rows):
