@@ -30,12 +30,12 @@ except ImportError:  # pragma: no cover - a POT that moved it: go through ot.lp.
 _EMD_MAX_ITER = 100_000
 # Size (batch rows x reference rows) of the OT work per step above which a batch is
 # split into blocks: the default batch of 32 against the default reference of 256 is
-# two blocks of 16 x 128, a quarter of the network simplex's work (about 0.5 ms a
-# step down to 0.15), and values no worse on both benchmark task sets (BENCHMARKS.md,
-# section 7). The blocks keep at least these many rows.
-BUDGET = 32 * 128
+# four blocks of 8 x 64, a sixteenth of the network simplex's work of one 32 x 256
+# problem, and better values on both benchmark task sets (BENCHMARKS.md, section 7).
+# The blocks keep at least these many rows.
+BUDGET = 32 * 64
 _MIN_BLOCK_REFERENCE = 32
-_MIN_BLOCK_ROWS = 16
+_MIN_BLOCK_ROWS = 8
 
 
 def _emd(a, b, M):

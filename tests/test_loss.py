@@ -23,14 +23,15 @@ def _problem(n_rows, n_ref, seed=0):
 
 
 @pytest.mark.parametrize("n_rows, n_ref, blocks", [
-    (32, 256, 2),     # the default batch against the default reference: two 16 x 128 blocks
-    (20, 256, 1),     # at least 16 batch rows per block
+    (32, 256, 4),     # the default batch against the default reference: four 8 x 64 blocks
+    (20, 256, 2),     # at least 8 batch rows per block
+    (8, 256, 1),
     (100, 64, 2),
-    (50, 256, 3),
-    (100, 256, 6),
-    (1024, 256, 8),   # at most n_ref // 32 groups of reference rows
+    (50, 256, 6),
+    (100, 256, 8),    # at most n_ref // 32 groups of reference rows
+    (1024, 256, 8),
     (1000, 60, 1),    # a small X_val: too few reference rows to split
-    (40, 1024, 2),
+    (40, 1024, 5),
 ])
 def test_number_of_blocks(n_rows, n_ref, blocks):
     assert n_blocks(n_rows, n_ref) == blocks
