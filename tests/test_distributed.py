@@ -230,6 +230,8 @@ def test_a_worker_exception_surfaces_and_no_process_is_left(flipped_cancer, monk
     X, y, _, _ = flipped_cancer
     monkeypatch.setattr(_distributed, "_TIMEOUT_S", TIMEOUT_S)
     before = set(_spawned_children())
+    # children of earlier tests (joblib's loky workers) may live on: only the fit's must go
+    children_before = set(multiprocessing.active_children())
     est = LossValClassifier(FailsOnRank1, n_workers=2, max_epochs=2, random_state=0)
     start = time.perf_counter()
     with pytest.raises(RuntimeError, match="deliberate failure on rank 1") as info:
@@ -239,7 +241,7 @@ def test_a_worker_exception_surfaces_and_no_process_is_left(flipped_cancer, monk
     assert isinstance(cause, _distributed.RemoteTraceback)
     assert "Worker 1 of 2" in str(cause) and "Traceback" in str(cause)
     assert "in forward" in str(cause)  # the worker's own frames
-    assert not multiprocessing.active_children()
+    assert set(multiprocessing.active_children()) <= children_before
     assert set(_spawned_children()) <= before
     assert not hasattr(est, "data_values_")
 
