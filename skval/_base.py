@@ -320,13 +320,17 @@ class _BaseLossVal(BaseEstimator):
         dataset = RowDataset(torch.from_numpy(Xt), torch.from_numpy(target), X_cost)
         net.partial_fit(dataset, None)  # fit() would re-initialise; partial_fit trains it as built
         net.iterator_train__generator = None  # the shuffling RNG is not part of the model
+        self._warn_if_interrupted(net)
+
+    def _warn_if_interrupted(self, net):
+        """Warn when fewer epochs ran than asked (a KeyboardInterrupt stopped ``fit``)."""
         epochs_done = len(net.history)
         if epochs_done < self.max_epochs:
             warnings.warn(
                 f"fit stopped after {epochs_done} of {self.max_epochs} epochs (interrupted); "
                 "data_values_ hold the weights reached so far.",
                 RuntimeWarning,
-                stacklevel=4,
+                stacklevel=5,  # the user's fit: fit -> _fit -> _train or fit_on_processes -> here
             )
 
     def _store_results(self, net, row_index, n_reference):

@@ -48,7 +48,6 @@ import pickle
 import tempfile
 import time
 import traceback
-import warnings
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -477,14 +476,6 @@ def _stats(plan, results):
             "replica_digests": [r["digest"] for r in results]}
 
 
-def _warn_if_interrupted(est, net):
-    epochs_done = len(net.history)
-    if epochs_done < est.max_epochs:
-        warnings.warn(
-            f"fit stopped after {epochs_done} of {est.max_epochs} epochs (interrupted); "
-            "data_values_ hold the weights reached so far.", RuntimeWarning, stacklevel=5)
-
-
 def _check_rows(n, n_workers):
     if n_workers > n:
         raise ValueError(f"n_workers={n_workers} is more than the {n} rows; every process "
@@ -529,7 +520,7 @@ def fit_on_processes(est, prep):
                    for rank in range(n_workers)]
     net = _assemble(est, prep, plan, results)
     est._distributed_stats = _stats(plan, results)
-    _warn_if_interrupted(est, net)
+    est._warn_if_interrupted(net)
     return net
 
 

@@ -92,8 +92,9 @@ def test_keyboard_interrupt_keeps_values_so_far(flipped_cancer, cancer_clf_histo
     X, y, _, _ = flipped_cancer
     est = LossValClassifier(max_epochs=10, record_history=True, random_state=0,
                             callbacks=[_InterruptAt(3)])
-    with pytest.warns(RuntimeWarning, match="stopped after 3 of 10 epochs"):
+    with pytest.warns(RuntimeWarning, match="stopped after 3 of 10 epochs") as record:
         est.fit(X, y)
+    assert record[0].filename == __file__  # the warning points at the user's call of fit
     assert est.n_epochs_ == 3
     assert est.weight_history_.shape == (3, len(X))
     np.testing.assert_allclose(est.data_values_, est.weight_history_[-1])
