@@ -185,10 +185,11 @@ class _BaseLossVal(BaseEstimator):
         X, y, X_val, y_val = self._validate(X, y, X_val, y_val)
         target, n_outputs = self._encode_target(y)
         rng = check_random_state(self.random_state)
+        rows_rng = _row_sampler(rng)
         Xt = self._fit_scaler(X)
         Xc = self._fit_cost_features(X, Xt)
-        reference = self._choose_reference(Xc, X_val, y_val, rng)
-        cost_scale = _cost_scale(Xc, reference.X, rng)
+        reference = self._choose_reference(Xc, X_val, y_val, rows_rng)
+        cost_scale = _cost_scale(Xc, reference.X, rows_rng)
         seed = int(rng.randint(np.iinfo(np.int32).max))
         return _Prepared(Xt, Xc, target, n_outputs, reference, cost_scale, seed, row_index)
 
@@ -456,6 +457,20 @@ class _BaseLossVal(BaseEstimator):
 
 def _tensor_or_none(array):
     return None if array is None else torch.from_numpy(array)
+
+
+def _row_sampler(rng):
+    """The generator that draws the reference and probe rows, seeded from ``rng``.
+
+    Not ``rng`` itself: with an int ``random_state`` that would be
+    ``RandomState(seed)``, whose ``choice(n, k, replace=False)`` is the first ``k``
+    rows of ``RandomState(seed).permutation(n)``, the very rows that a split or a
+    corruption seeded with the same int picks (``inject_noise(random_state=seed)``
+    among them). Users seed everything with 0; the reference would then be made of
+    the rows they corrupted. A PCG64 stream seeded by a draw of ``rng`` shares no
+    such prefix.
+    """
+    return np.random.default_rng(rng.randint(np.iinfo(np.int32).max))
 
 
 def _cost_scale(Xt, reference, rng):
