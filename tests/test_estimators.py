@@ -7,6 +7,7 @@ import pytest
 import sklearn
 import torch
 from sklearn.base import clone
+from sklearn.datasets import make_classification
 from sklearn.exceptions import NotFittedError
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import GridSearchCV, cross_val_score
@@ -15,6 +16,7 @@ from sklearn.preprocessing import StandardScaler
 from torch import nn
 
 from skval import LossValClassifier, LossValRegressor
+from skval.evaluation import inject_noise
 
 FAST = dict(max_epochs=5, random_state=0)
 
@@ -60,6 +62,23 @@ def test_feature_noise_rows_found_without_X_val(flipped_cancer):
     Xn[noisy] += rng.normal(0, 3, size=(noisy.sum(), X.shape[1]))
     clf = LossValClassifier(random_state=0).fit(Xn, y)
     assert roc_auc_score(noisy, -clf.data_values_) >= 0.8
+
+
+def test_reference_is_independent_of_a_same_seeded_corruption():
+    """inject_noise(random_state=0) then random_state=0: the reference is not the noisy rows.
+
+    RandomState(0).choice(n, k, replace=False) is the first k rows of
+    RandomState(0).permutation(n), which inject_noise corrupts; drawn that way the
+    reference held only corrupted rows and feature noise went unseen.
+    """
+    X, y = make_classification(n_samples=1400, n_features=8, random_state=1)
+    Xn, _, noisy = inject_noise(X, y, kind="feature", rate=0.2, random_state=0)  # 280 rows
+    clf = LossValClassifier(max_epochs=10, random_state=0).fit(Xn, y)
+    in_reference = (clf.net_.criterion_.reference_position >= 0).numpy()
+    assert in_reference.sum() == 256
+    share = noisy[in_reference].mean()
+    assert 0.1 < share < 0.3, share  # about the 20 % of all rows; it was 100 %
+    assert roc_auc_score(noisy, clf.evidence_[:, 1]) >= 0.75  # feature side; 0.83 here
 
 
 # ---------------------------------------------------------------- API basics
