@@ -71,3 +71,23 @@ def test_interrupted_write_leaves_the_previous_file(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["values.csv"]   # no temporary file left
     write_atomically(str(target), lambda tmp: open(tmp, "w").write("new\n"))
     assert target.read_text() == "new\n" and len(list(tmp_path.iterdir())) == 1
+
+
+def test_both_command_lines_read_and_refuse_alike(tmp_path, capsys):
+    pytest.importorskip("pandas")
+    from skval import distributed
+
+    data = tmp_path / "data.csv"
+    data.write_text("a,y\n1,0\n2,1\n")
+    X, y = distributed._read(str(data), "y", rank=0)
+    assert X.columns.tolist() == ["a"] and y.tolist() == [0, 1]
+    for path, target in [(tmp_path / "missing.csv", "y"), (tmp_path / "missing.npy", "0"),
+                         (data, "b")]:
+        with pytest.raises(SystemExit):
+            distributed._read(str(path), target, rank=0)
+    err = capsys.readouterr().err
+    assert err.count("no such file") == 2 and "column 'b' not in" in err
+    same = str(tmp_path / "out.csv")
+    assert distributed.main([str(data), "--target", "y", "--task", "classification",
+                             "--values", same, "--model", same]) == 1
+    assert "is given for two outputs" in capsys.readouterr().err
