@@ -8,6 +8,7 @@ least average size (``n_samples / n_classes`` rows) loses at most
 size over the average size. A rare class gets low values for being rare, not for
 being wrong (on clean imbalanced data the minority takes most of the lowest
 values, and removing even a few of its rows cost ROC AUC); the cap keeps it.
+The rules themselves live in ``skval._selection``, shared with the command line.
 """
 
 from __future__ import annotations
