@@ -19,7 +19,12 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(DOCS))
 
 import skval  # noqa: E402
-from skval_docs_helpers import CommandHelp, ExampleArgs, escape_attribute_names_in_types  # noqa: E402
+from skval_docs_helpers import (  # noqa: E402
+    CommandHelp,
+    ExampleArgs,
+    escape_attribute_names_in_types,
+    skip_sklearn_members,
+)
 
 project = "skval"
 author = "the skval developers"
@@ -37,10 +42,11 @@ extensions = [
 source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
 root_doc = "index"
 templates_path = ["_templates"]
-exclude_patterns = ["_build", "_includes", "notebooks/README.md", "**/*.ipynb", "auto_examples/*.ipynb",
+exclude_patterns = ["_build", "notebooks/README.md", "**/*.ipynb", "auto_examples/*.ipynb",
                     "auto_examples/*.py", "auto_examples/*.zip", "auto_examples/*.json",
                     "auto_examples/*.md5"]
 # No intersphinx: the build must not fetch anything.
+# Notebook examples: a place is kept in docs/notebooks/ (its README.md says how to add one).
 
 # --- API reference: autosummary writes one page per public name into api/generated/ ---------
 autosummary_generate = True
@@ -104,3 +110,4 @@ def setup(app):
     app.add_directive("command-help", CommandHelp)
     # numpydoc runs at priority 500: quote the names before it reads the sections
     app.connect("autodoc-process-docstring", escape_attribute_names_in_types, priority=400)
+    app.connect("autodoc-skip-member", skip_sklearn_members)

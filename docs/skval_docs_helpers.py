@@ -74,3 +74,13 @@ def escape_attribute_names_in_types(app, what, name, obj, options, lines):
         match = _TYPE_LINE.match(line)
         if match:
             lines[i] = match.group(1) + _TRAILING_UNDERSCORE.sub(r"``\1``", match.group(2))
+
+
+# --- class pages: skval's own members; scikit-learn's inherited ones are named, not repeated --
+
+def skip_sklearn_members(app, what, name, obj, skip, options):
+    """Leave out of a class page the members that scikit-learn defines (their docstrings refer
+    to scikit-learn's own documentation labels); keep everything skval defines."""
+    if what == "class" and (getattr(obj, "__module__", None) or "").startswith("sklearn."):
+        return True
+    return None
