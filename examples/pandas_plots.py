@@ -23,6 +23,8 @@ as PNG (headless); by default into ``docs/images``, where these pages take them 
 What the pictures say is explained in :doc:`/user_guide/values`.
 """
 
+# sphinx_gallery_thumbnail_path = "images/values.png"
+
 import argparse
 from pathlib import Path
 

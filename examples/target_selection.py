@@ -18,6 +18,8 @@ all of it, and scored on held-out target rows. Writes the curve to ``<out>/selec
 :doc:`/user_guide/selection` puts this in context.
 """
 
+# sphinx_gallery_thumbnail_path = "images/selection.png"
+
 import argparse
 from pathlib import Path
 
