@@ -1,10 +1,12 @@
-"""Hyperparameter search beyond one process: the same GridSearchCV on joblib or on Dask.
+"""Hyperparameter search beyond one process: GridSearchCV on joblib or on Dask
+===========================================================================
 
 scikit-learn parallelises through joblib; ``joblib.parallel_backend("dask")`` sends the
 same work to a Dask cluster. Here a ``LocalCluster`` on loopback stands in for a real
 one; to use a real cluster, pass its scheduler address to ``Client("tcp://host:8786")``
 (or, for Ray, ``from ray.util.joblib import register_ray; register_ray()`` and
-``parallel_backend("ray")``). Needs ``pip install 'skval[dask]'``.
+``parallel_backend("ray")``). Needs ``pip install 'skval[dask]'``. Both searches find the same best parameters and the
+same scores (``tests/test_examples.py`` checks it)::
 
     python examples/dask_grid_search.py [--epochs N] [--workers N]
 """
@@ -17,6 +19,9 @@ from sklearn.model_selection import GridSearchCV
 
 from skval import LossValClassifier
 
+# %%
+# One grid search over the learning rate and the number of epochs, three folds.
+
 
 def search(X, y, epochs, n_jobs):
     grid = GridSearchCV(
@@ -28,8 +33,13 @@ def search(X, y, epochs, n_jobs):
     return grid.fit(X, y)
 
 
+# %%
+# The same search twice: on joblib's default backend, then on a local Dask cluster of two
+# worker processes.
+
+
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.partition("\n")[0])
     parser.add_argument("--epochs", type=int, nargs="+", default=[10, 30])
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args(argv)
@@ -47,6 +57,9 @@ def main(argv=None):
     print(f"dask:   best {distributed.best_params_}, score {distributed.best_score_:.3f}")
     return local, distributed
 
+
+# %%
+# Run it with the script's defaults (10 and 30 epochs, 2 workers).
 
 if __name__ == "__main__":
     main()

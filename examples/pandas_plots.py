@@ -1,7 +1,29 @@
-"""From a DataFrame to the worst rows and four plots (saved as PNG, headless).
+"""From a DataFrame to the worst rows and four plots
+=================================================
+
+breast_cancer as a pandas DataFrame with string labels, 15% of the training labels flipped.
+Three lines give the worst rows (``worst_rows``: features, label and value) and a histogram of the
+values; :mod:`skval.plot` then draws the weights of each epoch, the discovery curve of the
+flipped rows and the removal curve of a logistic regression. The script saves the four pictures
+as PNG (headless); by default into ``docs/images``, where these pages take them from::
 
     python examples/pandas_plots.py [--epochs N] [--out DIR]
+
+.. list-table::
+
+   * - .. image:: /images/values.png
+          :alt: histogram of the values, flipped rows in red
+     - .. image:: /images/history.png
+          :alt: the weight of each row over the epochs
+   * - .. image:: /images/discovery.png
+          :alt: share of the flipped rows found against the share of rows inspected
+     - .. image:: /images/removal.png
+          :alt: test accuracy as the highest- or lowest-valued rows are removed
+
+What the pictures say is explained in :doc:`/user_guide/values`.
 """
+
+# sphinx_gallery_thumbnail_path = "images/values.png"
 
 import argparse
 from pathlib import Path
@@ -20,9 +42,14 @@ from skval import LossValClassifier  # noqa: E402
 from skval.evaluation import inject_noise, removal_curve  # noqa: E402
 from skval.plot import plot_discovery, plot_history, plot_removal, plot_values  # noqa: E402
 
+# %%
+# ``record_history=True`` keeps the weights of every epoch for :func:`skval.plot.plot_history`;
+# the removal curve retrains the logistic regression without the highest- (or lowest-) valued
+# rows, in steps.
+
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.partition("\n")[0])
     parser.add_argument("--epochs", type=int, default=30)
     parser.add_argument("--out", default="docs/images")
     args = parser.parse_args(argv)
@@ -52,6 +79,9 @@ def main(argv=None):
     print(f"plots written to {out}/")
     return clf
 
+
+# %%
+# Run it (in the gallery the pictures go into the build folder, not into ``docs/images``).
 
 if __name__ == "__main__":
     main()

@@ -1,7 +1,11 @@
-"""Quickstart: find the flipped labels in breast_cancer with skval.
+"""Quickstart: find the flipped labels in breast_cancer with skval
+===============================================================
 
-15% of the training labels are flipped on purpose; LossValClassifier is fitted once
-and its ``data_values_`` rank the rows from most harmful to most helpful.
+15% of the training labels are flipped on purpose; :class:`~skval.LossValClassifier` is fitted
+once and its ``data_values_`` rank the rows from most harmful to most helpful. The script prints
+how many of the flipped rows the lowest values catch, and the ten worst rows with the evidence
+the run found against each, from its label and from its features (``evidence_``; see
+:doc:`/user_guide/values`). This is the first command of the README::
 
     python examples/quickstart.py [--epochs N] [--seed S]
 """
@@ -14,9 +18,14 @@ from sklearn.metrics import roc_auc_score
 
 from skval import LossValClassifier
 
+# %%
+# Flip 15% of the labels, fit once, and compare the lowest values with the flipped rows.
+# ``evidence_`` has one column for the label side and one for the feature side of each row's
+# push down; flipped labels show up on the label side.
+
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.partition("\n")[0])
     parser.add_argument("--epochs", type=int, default=30)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
@@ -44,6 +53,9 @@ def main(argv=None):
               f"  {label_evidence[i]:14.0f}  {feature_evidence[i]:16.0f}")
     return caught
 
+
+# %%
+# Run it (in the gallery with the script's defaults: 30 epochs, seed 0).
 
 if __name__ == "__main__":
     main()

@@ -1,14 +1,24 @@
-"""Selecting training data for a target population, with a small reference set from it.
+"""Selecting training data for a target population
+===============================================
 
-The pool mixes two sources of handwritten digits (scikit-learn's ``digits``): two thirds come
+A small reference set from the population the model is for values a large pool from mixed
+sources. The pool mixes two sources of handwritten digits (scikit-learn's ``digits``): two thirds come
 from the target population, one third from a worse source whose scans are noisy and whose labels
 are wrong for 40 % of its rows. A reference set of 100 rows from the target population values
 the pool (``fit(X_pool, y_pool, X_val=X_ref, y_val=y_ref)``); a model is then trained on the
 highest-valued fraction of each class of the pool, on random fractions of the same size, and on
-all of it, and scored on held-out target rows. Writes the curve to ``<out>/selection.png``.
+all of it, and scored on held-out target rows. Writes the curve to ``<out>/selection.png``
+(by default ``docs/images``, where this page takes it from)::
 
     python examples/target_selection.py [--epochs N] [--out DIR]
+
+.. image:: /images/selection.png
+   :alt: target accuracy against the share of the pool kept, by value and at random
+
+:doc:`/user_guide/selection` puts this in context.
 """
+
+# sphinx_gallery_thumbnail_path = "images/selection.png"
 
 import argparse
 from pathlib import Path
@@ -30,6 +40,10 @@ from skval.plot import plot_selection  # noqa: E402
 N_REFERENCE, N_TEST = 100, 500
 WORSE_SHARE, WORSE_LABEL_ERRORS, WORSE_PIXEL_NOISE = 1 / 3, 0.4, 4.0
 
+# %%
+# The data: reference, test and pool rows from ``digits``; a third of the pool gets noisy scans
+# and, for 40% of those rows, a wrong label.
+
 
 def mixed_pool(random_state=0):
     """Pool (from two sources), reference and test rows; and which pool rows are the worse source."""
@@ -45,8 +59,14 @@ def mixed_pool(random_state=0):
     return (X_pool, y_pool, worse), (X[ref], y[ref]), (X[test], y[test])
 
 
+# %%
+# Value the pool against the reference (``label_weight=1.0``: the OT cost compares the labels
+# too), then train on the best-valued fraction of each class with
+# :func:`skval.evaluation.selection_curve`, against random fractions of the same size.
+
+
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.partition("\n")[0])
     parser.add_argument("--epochs", type=int, default=30)
     parser.add_argument("--out", default="docs/images")
     args = parser.parse_args(argv)
@@ -73,6 +93,9 @@ def main(argv=None):
     print(f"plot written to {out}/selection.png")
     return fractions, by_value, random
 
+
+# %%
+# Run it (in the gallery the picture goes into the build folder, not into ``docs/images``).
 
 if __name__ == "__main__":
     main()
