@@ -14,7 +14,7 @@ import time
 import numpy as np
 import ot
 import torch
-from _tasks import CLF
+from benchmarks._tasks import CLF
 from sklearn.ensemble import (
     BaggingClassifier,
     BaggingRegressor,

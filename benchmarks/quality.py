@@ -117,12 +117,15 @@ import ot
 import sklearn
 import torch
 
-# this script's own modules (benchmarks/ is on sys.path when the script runs)
-from _metrics import REFIT_MODELS, keep_mask, minority_harm, refit_score, score_name
-from _peers import PEERS, Datalab, cleanlab
-from _quality_report import quality_page
-from _report import csv_rows
-from _tasks import (
+if not __package__:  # run as a script: import benchmarks/ as the package it is, from the
+    # repo root (what `python -m benchmarks.quality` does), not its files as top-level modules
+    sys.path[0] = str(Path(__file__).resolve().parents[1])
+
+from benchmarks._metrics import REFIT_MODELS, keep_mask, minority_harm, refit_score, score_name
+from benchmarks._peers import PEERS, Datalab, cleanlab
+from benchmarks._quality_report import quality_page
+from benchmarks._report import csv_rows
+from benchmarks._tasks import (
     CLF,
     NOISE_KINDS,
     QUICK_TASKS,

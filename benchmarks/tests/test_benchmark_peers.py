@@ -1,10 +1,8 @@
 """The benchmarks' reimplemented peers, checked by brute force on cases small enough to enumerate,
 and the report formatting on tiny result sets."""
 
-import sys
 from itertools import combinations
 from math import factorial
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,13 +11,10 @@ from numpy.testing import assert_allclose, assert_array_equal
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import KFold, StratifiedKFold
 
-# benchmarks/ is a folder of scripts, not a package: its modules import each other by name
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-
-import _peers  # noqa: E402
-from _quality_report import aggregate_table, detail_table  # noqa: E402
-from _report import csv_rows, format_duration, markdown_table, mean_by  # noqa: E402
-from _tasks import CLF, REG, TASKS, Problem, SplitSizes, split_task  # noqa: E402
+from benchmarks import _peers
+from benchmarks._quality_report import aggregate_table, detail_table
+from benchmarks._report import csv_rows, format_duration, markdown_table, mean_by
+from benchmarks._tasks import CLF, REG, TASKS, Problem, SplitSizes, split_task
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 

@@ -1,9 +1,7 @@
 """The benchmark's AUM and LAVA re-implementations on cases with known answers, and the
 cleanlab Datalab peers (the package itself) on a case with an obvious answer."""
 
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import ot
@@ -11,11 +9,8 @@ import pytest
 import torch
 from numpy.testing import assert_allclose
 
-# benchmarks/ is a folder of scripts, not a package: its modules import each other by name
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-
-import _peers
-from _tasks import CLF, REG, Problem
+from benchmarks import _peers
+from benchmarks._tasks import CLF, REG, Problem
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 
