@@ -77,8 +77,7 @@ Methods ("(reimpl.)" marks those written here from their paper; the peers are in
 - ``cleanlab``: ``cleanlab.rank.get_label_quality_scores`` on 5-fold out-of-fold
   ``predict_proba`` of a LogisticRegression (classification), or cleanlab's regression
   ``get_label_quality_scores`` on 5-fold out-of-fold predictions of a small MLPRegressor
-  (regression). Without cleanlab: the self-confidence score (out-of-fold probability of
-  the given label) for classification, n/a for regression.
+  (regression). n/a without the package.
 - ``data_oob`` (reimpl.): Data-OOB (Kwon & Zou, 2023), 200 bagged decision trees; a
   row's value is the mean, over the trees it is out-of-bag for, of the tree's correctness
   on it (classification) or negative squared error (regression).
