@@ -46,6 +46,7 @@ if not __package__:  # run as a script: import benchmarks/ as the package it is,
     # repo root (what `python -m benchmarks.processes` does), not its files as top-level modules
     sys.path[0] = str(Path(__file__).resolve().parents[1])
 
+from benchmarks._report import write_page
 from benchmarks._tasks import NOISE_KINDS, QUICK_TASKS, TASKS, save_speed_data, split_task
 
 import skval
@@ -199,10 +200,7 @@ def main(argv=None):
             "processes_quality.md"
     else:
         text, name = run_throughput(args, command)
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / name).write_text(text)
-    print()
-    print(text)
+    write_page(args.out / name, text)
 
 
 if __name__ == "__main__":

@@ -123,7 +123,7 @@ if not __package__:  # run as a script: import benchmarks/ as the package it is,
 from benchmarks._metrics import REFIT_MODELS, keep_mask, minority_harm, refit_score, score_name
 from benchmarks._peers import PEERS, Datalab, cleanlab
 from benchmarks._quality_report import quality_page
-from benchmarks._report import csv_rows
+from benchmarks._report import csv_rows, write_page
 from benchmarks._tasks import (
     CLF,
     NOISE_KINDS,
@@ -423,8 +423,7 @@ def main(argv=None):
                         threads=args.threads, wall=time.perf_counter() - start,
                         versions=versions(), task_set=None if "--tasks" in " ".join(argv)
                         else ("quick" if args.quick else args.set))
-    (args.out / f"{args.name}.md").write_text(text)
-    print(text)
+    write_page(args.out / f"{args.name}.md", text)
     return rows
 
 
