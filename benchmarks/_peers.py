@@ -1,7 +1,8 @@
 """The baselines skval is compared with: one value per training row, low = likely noisy.
 
-Every peer takes a :class:`_tasks.Problem` and returns an array of one value per
-training row (or ``None`` where it does not apply). ``cleanlab`` and the ``datalab*`` peers
+Every peer takes a :class:`_tasks.Problem` ``p`` (the noisy training rows, and the
+validation rows where it uses them) and returns an array of one value per training row, or
+``None`` where it does not apply. ``cleanlab`` and the ``datalab*`` peers
 are cleanlab itself (``cleanlab[datalab]``, the benchmarks extra; n/a without it). Methods
 marked "(reimpl.)" (:data:`REIMPLEMENTED`) are written here from their paper because no
 package computes them beside numpy 2 (checked for this benchmark): pyDVL 0.10 (Data-OOB,
@@ -84,15 +85,6 @@ def cleanlab_values(p):
     Classification: ``cleanlab.rank.get_label_quality_scores`` on 5-fold ``predict_proba``
     of a LogisticRegression. Regression: cleanlab's regression scores on 5-fold
     predictions of an MLPRegressor with 64 hidden units. n/a without cleanlab.
-
-    Parameters
-    ----------
-    p : Problem
-        The noisy training rows.
-
-    Returns
-    -------
-    ndarray of shape (n_rows,) or None
     """
     if cleanlab is None:
         return None
@@ -277,15 +269,6 @@ def mlp_loss_values(p):
 
     Classification: the log-probability of the given label (clipped at 1e-12);
     regression: minus the squared error.
-
-    Parameters
-    ----------
-    p : Problem
-        The noisy training rows.
-
-    Returns
-    -------
-    ndarray of shape (n_rows,)
     """
     model = fit_mlp(p)
     if p.kind == CLF:
@@ -520,15 +503,6 @@ def datalab_outlier_values(p):
 
 def datalab_values(p):
     """The minimum of :func:`datalab_label_values` and :func:`datalab_outlier_values`.
-
-    Parameters
-    ----------
-    p : Problem
-        The noisy training rows.
-
-    Returns
-    -------
-    ndarray of shape (n_rows,) or None
     """
     if Datalab is None:
         return None
