@@ -16,7 +16,7 @@ from its share; 10 = the whole lowest decile is the minority, when it is 10 % or
 from __future__ import annotations
 
 import numpy as np
-from _tasks import CLF
+from benchmarks._tasks import CLF
 from sklearn.ensemble import (
     HistGradientBoostingClassifier,
     HistGradientBoostingRegressor,

@@ -1,10 +1,17 @@
 """The baselines skval is compared with: one value per training row, low = likely noisy.
 
-Every peer takes a :class:`_tasks.Problem` and returns an array of one value per
-training row (or ``None`` where it does not apply). Methods marked "(reimpl.)" are
-written here from their paper (their reference package does not install beside numpy 2,
-or has none); :data:`REIMPLEMENTED` lists them. cleanlab's ``Datalab`` is the package
-itself (``cleanlab[datalab]``); without it the three ``datalab*`` peers are n/a.
+Every peer takes a :class:`_tasks.Problem` ``p`` (the noisy training rows, and the
+validation rows where it uses them) and returns an array of one value per training row, or
+``None`` where it does not apply. ``cleanlab`` and the ``datalab*`` peers
+are cleanlab itself (``cleanlab[datalab]``, the benchmarks extra; n/a without it). Methods
+marked "(reimpl.)" (:data:`REIMPLEMENTED`) are written here from their paper because no
+package computes them beside numpy 2 (checked for this benchmark): pyDVL 0.10 (Data-OOB,
+KNN-Shapley) requires numpy < 2 and 0.9.2 fails to import under it (``np.float_``);
+opendataval (those and LAVA) pins numpy < 1.26 and torch 2.1; cleanlab's
+``data_shapley_knn`` values the rows on themselves over the k nearest only, not the exact
+KNN-Shapley on the validation rows, and for classification only; the ``aum`` package
+(2020) keeps the running mean of margins that the training loop here hands it, and has no
+regression statistic. The brute-force tests in ``benchmarks/tests`` check these.
 """
 
 from __future__ import annotations
@@ -14,7 +21,7 @@ import time
 import numpy as np
 import ot
 import torch
-from _tasks import CLF
+from benchmarks._tasks import CLF
 from sklearn.ensemble import (
     BaggingClassifier,
     BaggingRegressor,
@@ -27,7 +34,7 @@ from sklearn.model_selection import KFold, StratifiedKFold, cross_val_predict
 from sklearn.neural_network import MLPClassifier, MLPRegressor
 from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 
-try:  # optional: the benchmark falls back to a re-implementation without it
+try:  # the benchmarks extra; without it the cleanlab and datalab* peers are n/a
     import cleanlab
     from cleanlab.rank import get_label_quality_scores as cleanlab_class_scores
     from cleanlab.regression.rank import (
@@ -72,48 +79,18 @@ def out_of_fold(model, p, method):
     return cross_val_predict(model, p.X, p.y, cv=cv, method=method)
 
 
-def self_confidence_values(p):
-    """Self-confidence (reimpl. of cleanlab's default label quality, Northcutt et al., 2021).
-
-    The out-of-fold probability that a LogisticRegression gives the row's label.
-
-    Parameters
-    ----------
-    p : Problem
-        A classification problem with labels 0..K-1.
-
-    Returns
-    -------
-    ndarray of shape (n_rows,)
-    """
-    proba = out_of_fold(LogisticRegression(max_iter=1000), p, "predict_proba")
-    return proba[np.arange(len(p.y)), p.y]
-
-
 def cleanlab_values(p):
     """cleanlab's label quality scores (Northcutt et al., 2021) on out-of-fold predictions.
 
     Classification: ``cleanlab.rank.get_label_quality_scores`` on 5-fold ``predict_proba``
-    of a LogisticRegression; without cleanlab, :func:`self_confidence_values` (reimpl.).
-    Regression: cleanlab's regression scores on 5-fold predictions of an MLPRegressor
-    with 64 hidden units; without cleanlab, ``None``.
-
-    Parameters
-    ----------
-    p : Problem
-        The noisy training rows.
-
-    Returns
-    -------
-    ndarray of shape (n_rows,) or None
+    of a LogisticRegression. Regression: cleanlab's regression scores on 5-fold
+    predictions of an MLPRegressor with 64 hidden units. n/a without cleanlab.
     """
-    if p.kind == CLF:
-        if cleanlab is None:
-            return self_confidence_values(p)
-        proba = out_of_fold(LogisticRegression(max_iter=1000), p, "predict_proba")
-        return cleanlab_class_scores(p.y, proba)
     if cleanlab is None:
         return None
+    if p.kind == CLF:
+        proba = out_of_fold(LogisticRegression(max_iter=1000), p, "predict_proba")
+        return cleanlab_class_scores(p.y, proba)
     model = MLPRegressor(hidden_layer_sizes=(64,), max_iter=300, random_state=p.seed)
     return cleanlab_regression_scores(p.y, out_of_fold(model, p, "predict"))
 
@@ -292,15 +269,6 @@ def mlp_loss_values(p):
 
     Classification: the log-probability of the given label (clipped at 1e-12);
     regression: minus the squared error.
-
-    Parameters
-    ----------
-    p : Problem
-        The noisy training rows.
-
-    Returns
-    -------
-    ndarray of shape (n_rows,)
     """
     model = fit_mlp(p)
     if p.kind == CLF:
@@ -535,15 +503,6 @@ def datalab_outlier_values(p):
 
 def datalab_values(p):
     """The minimum of :func:`datalab_label_values` and :func:`datalab_outlier_values`.
-
-    Parameters
-    ----------
-    p : Problem
-        The noisy training rows.
-
-    Returns
-    -------
-    ndarray of shape (n_rows,) or None
     """
     if Datalab is None:
         return None
@@ -681,7 +640,7 @@ PEERS = {
     "mlp_loss": mlp_loss_values,
     "random": random_values,
 }
-REIMPLEMENTED = {"aum", "lava", "data_oob", "knn_shapley"} | (set() if cleanlab else {"cleanlab"})
+REIMPLEMENTED = {"aum", "lava", "data_oob", "knn_shapley"}
 
 
 def label(method):

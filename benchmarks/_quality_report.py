@@ -6,9 +6,9 @@ from __future__ import annotations
 import platform
 
 import numpy as np
-from _peers import label
-from _report import best_of, format_score, markdown_table, mean_by, present
-from _tasks import CLF, CONFIRM_TASKS, DEV_TASKS, NOISE_KINDS, REG, TASKS
+from benchmarks._peers import label
+from benchmarks._report import best_of, format_score, markdown_table, mean_by, present
+from benchmarks._tasks import CLF, CONFIRM_TASKS, DEV_TASKS, NOISE_KINDS, REG, TASKS
 
 SKVAL = ("skval", "skval+val")
 MIN_ORACLE_GAIN = 0.005  # the share of the oracle's gain is shown only above this gain

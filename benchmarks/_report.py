@@ -118,6 +118,14 @@ def csv_rows(path, fields):
     tmp.replace(path)
 
 
+def write_page(path, text):
+    """Write the markdown page ``text`` to ``path``, making its folder, and print it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    print()
+    print(text)
+
+
 def write_json(path, obj):
     """Write ``obj`` as indented JSON (one space per level) to ``path``."""
     path.write_text(json.dumps(obj, indent=1))

@@ -14,8 +14,8 @@ import platform
 
 import numpy as np
 
-from _report import format_duration, markdown_table
-from _tasks import SPEED_N_FEATURES
+from benchmarks._report import format_duration, markdown_table
+from benchmarks._tasks import SPEED_N_FEATURES
 
 NAMES = {"skval": "skval", "plain": "plain", "raw": "raw", "ref": "skval(ref)"}
 # (column title, numerator, denominator) of the s/epoch ratios that lead each table

@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
-import _tables
+from benchmarks import _tables
 import numpy as np
 from sklearn import datasets
 from sklearn.compose import ColumnTransformer

@@ -60,9 +60,9 @@ def fit_all(lr_factor):
 
 def run_tree(src, npz, lr_factor=1.0):
     """Run ``fit_all`` with skval imported from ``src``; results saved to ``npz``."""
-    code = (f"import sys; sys.path.insert(0, {str(src)!r}); sys.path.insert(1, {str(ROOT / 'benchmarks')!r}); "
-            "import numpy as np, compare_values as c; "
-            f"np.savez({str(npz)!r}, **c.fit_all({lr_factor!r}))")
+    code = (f"import sys, runpy; sys.path.insert(0, {str(src)!r}); import numpy as np; "
+            f"fit_all = runpy.run_path({str(Path(__file__).resolve())!r})['fit_all']; "
+            f"np.savez({str(npz)!r}, **fit_all({lr_factor!r}))")
     subprocess.run([sys.executable, "-c", code], check=True, cwd=tempfile.gettempdir())
     return dict(np.load(npz))
 

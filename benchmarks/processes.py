@@ -25,8 +25,8 @@ The markdown table goes to stdout and to ``--out`` (``processes.md``, or
     python benchmarks/processes.py --n 20000 --epochs 2  # a smoke run
     python benchmarks/processes.py --quality --tasks breast_cancer,diabetes --seeds 1 --epochs 10
 
-(Not ``distributed.py``: with ``benchmarks/`` on ``sys.path``, as the benchmark tests put it,
-that name shadows dask's ``distributed`` package.)
+(Not ``distributed.py``: as a script's name, with the script's folder on ``sys.path``, that
+name would shadow dask's ``distributed`` package.)
 """
 
 from __future__ import annotations
@@ -42,8 +42,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-# this script's own modules (benchmarks/ is on sys.path when the script runs)
-from _tasks import NOISE_KINDS, QUICK_TASKS, TASKS, save_speed_data, split_task
+if not __package__:  # run as a script: import benchmarks/ as the package it is, from the
+    # repo root (what `python -m benchmarks.processes` does), not its files as top-level modules
+    sys.path[0] = str(Path(__file__).resolve().parents[1])
+
+from benchmarks._report import write_page
+from benchmarks._tasks import NOISE_KINDS, QUICK_TASKS, TASKS, save_speed_data, split_task
 
 import skval
 from skval import LossValClassifier, LossValRegressor
@@ -196,10 +200,7 @@ def main(argv=None):
             "processes_quality.md"
     else:
         text, name = run_throughput(args, command)
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / name).write_text(text)
-    print()
-    print(text)
+    write_page(args.out / name, text)
 
 
 if __name__ == "__main__":

@@ -77,8 +77,7 @@ Methods ("(reimpl.)" marks those written here from their paper; the peers are in
 - ``cleanlab``: ``cleanlab.rank.get_label_quality_scores`` on 5-fold out-of-fold
   ``predict_proba`` of a LogisticRegression (classification), or cleanlab's regression
   ``get_label_quality_scores`` on 5-fold out-of-fold predictions of a small MLPRegressor
-  (regression). Without cleanlab: the self-confidence score (out-of-fold probability of
-  the given label) for classification, n/a for regression.
+  (regression). n/a without the package.
 - ``data_oob`` (reimpl.): Data-OOB (Kwon & Zou, 2023), 200 bagged decision trees; a
   row's value is the mean, over the trees it is out-of-bag for, of the tree's correctness
   on it (classification) or negative squared error (regression).
@@ -117,12 +116,15 @@ import ot
 import sklearn
 import torch
 
-# this script's own modules (benchmarks/ is on sys.path when the script runs)
-from _metrics import REFIT_MODELS, keep_mask, minority_harm, refit_score, score_name
-from _peers import PEERS, Datalab, cleanlab
-from _quality_report import quality_page
-from _report import csv_rows
-from _tasks import (
+if not __package__:  # run as a script: import benchmarks/ as the package it is, from the
+    # repo root (what `python -m benchmarks.quality` does), not its files as top-level modules
+    sys.path[0] = str(Path(__file__).resolve().parents[1])
+
+from benchmarks._metrics import REFIT_MODELS, keep_mask, minority_harm, refit_score, score_name
+from benchmarks._peers import PEERS, Datalab, cleanlab
+from benchmarks._quality_report import quality_page
+from benchmarks._report import csv_rows, write_page
+from benchmarks._tasks import (
     CLF,
     NOISE_KINDS,
     QUICK_TASKS,
@@ -421,8 +423,7 @@ def main(argv=None):
                         threads=args.threads, wall=time.perf_counter() - start,
                         versions=versions(), task_set=None if "--tasks" in " ".join(argv)
                         else ("quick" if args.quick else args.set))
-    (args.out / f"{args.name}.md").write_text(text)
-    print(text)
+    write_page(args.out / f"{args.name}.md", text)
     return rows
 
 

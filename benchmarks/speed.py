@@ -60,11 +60,14 @@ import sys
 import tempfile
 from pathlib import Path
 
-# this script's own modules (benchmarks/ is on sys.path when the script runs)
-from _report import write_json
-from _speed_report import speed_page
-from _tasks import save_speed_data
-from _timing import DEFAULT_EPOCHS, run_fit, skval_batch_size
+if not __package__:  # run as a script: import benchmarks/ as the package it is, from the
+    # repo root (what `python -m benchmarks.speed` does), not its files as top-level modules
+    sys.path[0] = str(Path(__file__).resolve().parents[1])
+
+from benchmarks._report import write_json, write_page
+from benchmarks._speed_report import speed_page
+from benchmarks._tasks import save_speed_data
+from benchmarks._timing import DEFAULT_EPOCHS, run_fit, skval_batch_size
 
 HERE = Path(__file__).resolve().parent
 VARIANTS = ("skval", "plain", "raw")  # then "ref" with --compare-src
@@ -176,12 +179,8 @@ def main(argv=None):
 
     text = speed_page(rows, args.variants, command, args.compare_src,
                       (load_start, os.getloadavg()[0]))
-    out = args.out
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(text)
-    write_json(out.with_suffix(".json"), rows)
-    print()
-    print(text)
+    write_page(args.out, text)
+    write_json(args.out.with_suffix(".json"), rows)
 
 
 if __name__ == "__main__":

@@ -1,8 +1,6 @@
 """The benchmark's real tables, its development / confirmation split, the clean-and-refit and
 minority-harm metrics, and one small run of the quality runner."""
 
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -10,11 +8,9 @@ from numpy.testing import assert_allclose, assert_array_equal
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.metrics import roc_auc_score
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-
-import _metrics
-import _tables
-from _tasks import (
+from benchmarks import _metrics
+from benchmarks import _tables
+from benchmarks._tasks import (
     CLF,
     CONFIRM_TASKS,
     DEV_TASKS,
@@ -168,7 +164,7 @@ def test_dropping_every_minority_row_scores_like_a_constant():
 
 @needs_tables
 def test_quality_run_writes_refit_gains_and_minority_harm(tmp_path):
-    import quality
+    from benchmarks import quality
 
     rows = quality.main(["--tasks", "default", "--seeds", "1", "--methods", "random,lava",
                          "--out", str(tmp_path)])
@@ -193,7 +189,7 @@ def test_quality_run_writes_refit_gains_and_minority_harm(tmp_path):
 
 
 def test_quick_and_set_defaults():
-    import quality
+    from benchmarks import quality
 
     args = quality.parse_args(["--quick"])
     assert args.name == "quality_quick" and args.rates == (0.2,) and list(args.seeds) == [0]
@@ -227,7 +223,7 @@ REPORT_ROWS = [
 
 
 def test_headline_table_compares_each_skval_variant_with_the_best_peer():
-    from _quality_report import headline_table
+    from benchmarks._quality_report import headline_table
 
     lines = headline_table(REPORT_ROWS, ["skval", "skval+val", "aum", "random"]).splitlines()
     assert lines[0] == "| cell | metric | skval | skval+val | best peer | leads the best peer |"
@@ -238,7 +234,7 @@ def test_headline_table_compares_each_skval_variant_with_the_best_peer():
 
 
 def test_gaps_table_puts_the_largest_auroc_gap_first():
-    from _quality_report import gaps_table
+    from benchmarks._quality_report import gaps_table
 
     lines = gaps_table(REPORT_ROWS, ["skval", "skval+val", "aum"]).splitlines()
     assert lines[2].startswith("| default | label | 0.600 / 0.300 | 0.650 / 0.300 | 0.950 / 0.900")
@@ -247,7 +243,7 @@ def test_gaps_table_puts_the_largest_auroc_gap_first():
 
 
 def test_gain_table_gives_the_share_of_the_oracle_gain():
-    from _quality_report import gain_table
+    from benchmarks._quality_report import gain_table
 
     lines = gain_table(REPORT_ROWS, "hgb", ["skval", "aum"]).splitlines()
     assert lines[2] == "| skval | -0.0400 (-40%) |"

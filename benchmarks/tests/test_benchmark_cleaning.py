@@ -1,15 +1,11 @@
 """benchmarks/cleaning.py runs end to end on a small task and scores against the clean labels."""
 
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
 
 pd = pytest.importorskip("pandas")
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 
-import cleaning  # noqa: E402
+from benchmarks import cleaning  # noqa: E402
 
 
 def test_noisy_task_trains_on_noisy_labels_and_scores_on_clean_ones():

@@ -2,19 +2,14 @@
 report that leads with skval/raw."""
 
 import math
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-# benchmarks/ is a folder of scripts, not a package: its modules import each other by name
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-
-import speed
-from _speed_report import speed_page
-from _tasks import save_speed_data
-from _timing import mean_after_warmup, run_fit
+from benchmarks import speed
+from benchmarks._speed_report import speed_page
+from benchmarks._tasks import save_speed_data
+from benchmarks._timing import mean_after_warmup, run_fit
 
 VARIANTS = ["skval", "plain", "raw"]
 

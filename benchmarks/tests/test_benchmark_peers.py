@@ -1,25 +1,19 @@
 """The benchmarks' reimplemented peers, checked by brute force on cases small enough to enumerate,
 and the report formatting on tiny result sets."""
 
-import sys
 from itertools import combinations
 from math import factorial
-from pathlib import Path
 
 import numpy as np
 import pytest
 from sklearn.dummy import DummyRegressor
-from numpy.testing import assert_allclose, assert_array_equal
-from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import KFold, StratifiedKFold
+from numpy.testing import assert_allclose
+from sklearn.model_selection import KFold
 
-# benchmarks/ is a folder of scripts, not a package: its modules import each other by name
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-
-import _peers  # noqa: E402
-from _quality_report import aggregate_table, detail_table  # noqa: E402
-from _report import csv_rows, format_duration, markdown_table, mean_by  # noqa: E402
-from _tasks import CLF, REG, TASKS, Problem, SplitSizes, split_task  # noqa: E402
+from benchmarks import _peers
+from benchmarks._quality_report import aggregate_table, detail_table
+from benchmarks._report import csv_rows, format_duration, markdown_table, mean_by
+from benchmarks._tasks import CLF, REG, TASKS, Problem, SplitSizes, split_task
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 
@@ -134,31 +128,12 @@ def test_data_oob_gives_a_flipped_label_no_credit():
     assert np.delete(values, 2).min() > 0.5
 
 
-# ----------------------------------------------------------------------------- cleanlab fallback
+# ----------------------------------------------------------------------------- cleanlab
 
-def test_self_confidence_is_the_out_of_fold_probability_of_the_label():
-    rng = np.random.RandomState(1)
-    X = rng.normal(size=(40, 2))
-    y = np.digitize(X[:, 0] + 0.5 * rng.normal(size=40), [-0.5, 0.5])  # classes 0, 1, 2
-    p = problem(X, y, CLF, seed=4)
-
-    values = _peers.self_confidence_values(p)
-
-    expected = np.empty(40)
-    for train, held_out in StratifiedKFold(5, shuffle=True, random_state=4).split(X, y):
-        model = LogisticRegression(max_iter=1000).fit(X[train], y[train])
-        expected[held_out] = model.predict_proba(X[held_out])[np.arange(len(held_out)),
-                                                              y[held_out]]
-    assert_allclose(values, expected, rtol=1e-12)
-
-
-def test_cleanlab_without_the_package_falls_back(monkeypatch):
+def test_cleanlab_without_the_package_is_not_available(monkeypatch):
     monkeypatch.setattr(_peers, "cleanlab", None)
-    rng = np.random.RandomState(2)
-    X = rng.normal(size=(20, 2))
-    y = (X[:, 1] > 0).astype(int)
-    assert_array_equal(_peers.cleanlab_values(problem(X, y, CLF)),
-                       _peers.self_confidence_values(problem(X, y, CLF)))
+    X = np.random.RandomState(2).normal(size=(20, 2))
+    assert _peers.cleanlab_values(problem(X, (X[:, 1] > 0).astype(int), CLF)) is None
     assert _peers.cleanlab_values(problem(X, X[:, 0], REG)) is None
 
 

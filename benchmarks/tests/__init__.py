@@ -1,0 +1,1 @@
+"""Tests of the benchmark code (collected by the suite: pyproject.toml's testpaths)."""
