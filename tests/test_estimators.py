@@ -345,3 +345,12 @@ def test_grid_search_routes_X_val(routing, flipped_cancer):
     est = LossValClassifier(**FAST).set_fit_request(X_val=True)
     grid = GridSearchCV(est, {"lr": [0.01, 0.003]}, cv=2).fit(X, y, X_val=X[:30])
     assert grid.best_estimator_.n_reference_ == 30
+
+
+def test_fit_leaves_the_global_torch_rng_alone(diabetes):
+    X, y = diabetes
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    LossValRegressor(max_epochs=1, random_state=0).fit(X, y)
+    torch.testing.assert_close(torch.rand(3), expected)  # the user's seed still holds
