@@ -18,8 +18,6 @@ A new per-row statistic is a buffer here, filled in ``step`` and listed in
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import torch
 from torch import nn

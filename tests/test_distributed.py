@@ -370,3 +370,30 @@ def test_modules_cite_only_files_of_the_repository():
         for cited in re.findall(r"[\w./-]*\.\./[\w./-]+", path.read_text()):
             assert (path.parent / cited).resolve().is_relative_to(ROOT), f"{path.name}: {cited}"
             assert (path.parent / cited).exists(), f"{path.name} cites {cited}"
+
+
+def _skval_imports():
+    """Each skval module and the skval modules it imports (top level or inside functions)."""
+    import ast
+
+    modules = {p.stem: p for p in (ROOT / "skval").glob("*.py")}
+    graph = {}
+    for name, path in modules.items():
+        deps = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.level == 1:
+                deps |= {node.module.split(".")[0]} if node.module else {a.name for a in node.names}
+            elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("skval."):
+                deps.add(node.module.split(".")[1])
+        graph[name] = deps & modules.keys() - {name}
+    return graph
+
+
+def test_no_skval_module_imports_one_that_imports_it_back():
+    graph = _skval_imports()
+
+    def reaches(start, goal, seen=()):
+        return any(d == goal or (d not in seen and reaches(d, goal, (*seen, d)))
+                   for d in graph[start])
+
+    assert [m for m in graph if reaches(m, m)] == []
