@@ -100,7 +100,7 @@ class LossValNet(NeuralNet):
 
     def on_batch_end(self, net, batch=None, training=None, **kwargs):
         # skorch has already read the loss to the host for its history: no sync of our own
-        loss = self.history[-1, "batches", -1, "train_loss" if training else "valid_loss"]
+        loss = self.history[-1]["batches"][-1]["train_loss" if training else "valid_loss"]
         if not math.isfinite(loss):
             raise NonFiniteLossError(
                 f"The LossVal loss became {loss} in epoch {len(self.history)}. Try a "

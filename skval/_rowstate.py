@@ -193,7 +193,8 @@ class RowState(nn.Module):
             ``"per_row"``: tensors with one entry per row of ``rows``; ``"shared"``:
             what the rows share (the running scales, the class counts, step counts).
         """
-        rows = slice(None) if rows is None else torch.as_tensor(rows, device=self.weights.device)
+        index = slice(None) if rows is None else np.asarray(rows)
+        rows = index if rows is None else torch.as_tensor(index, device=self.weights.device)
         self.flush()
         update_rows, update_shared = self.update.export(rows)
         per_row = {"weights": self.weights.detach()[rows].cpu(),
@@ -201,8 +202,7 @@ class RowState(nn.Module):
                    **{f"update.{k}": v for k, v in update_rows.items()}}
         history = self.history()
         if history is not None:
-            per_row["history"] = torch.from_numpy(history[:, rows.cpu() if torch.is_tensor(rows)
-                                                          else rows])
+            per_row["history"] = torch.from_numpy(np.ascontiguousarray(history[:, index]))
         shared = {"evidence_sq": self.evidence_sq.cpu(), "evidence_steps": self.evidence_steps,
                   "class_counts": self.class_counts.cpu(), "update": update_shared}
         return {"per_row": per_row, "shared": shared}
