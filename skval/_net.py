@@ -139,8 +139,8 @@ class LossValNet(NeuralNet):
         # As skorch's, with the batch's weights as two leaves of their own, one for the
         # task term and one for the OT term: backward builds gradients of the batch's
         # size (not n entries per step), and their two sides are the evidence.
-        if not (self.module_.training and self.criterion_.training):  # train() walks every layer
-            self._set_training(True)
+        if not (self.module_.training and self.rows_.training):  # train() walks every layer
+            self._set_training(True)  # (rows_ counts labels in training only)
         Xi, yi = unpack_data(batch)
         idx = Xi["idx"].to(self.device)
         yi = yi.to(self.device)
