@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import copy
+import functools
 import inspect
-import numbers
-import threading
 import warnings
-from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -15,36 +13,23 @@ from sklearn.base import BaseEstimator
 from sklearn.preprocessing import QuantileTransformer
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
-from skorch.callbacks import ProgressBar
 from torch import nn
-from torch.utils.data import DataLoader
 
-from ._callbacks import WeightHistory
-from ._loss import LossValLoss
+from ._distributed import train_on_processes
 from ._mlp import MLP
-from ._net import LossValNet, RowDataset, batch_collate
 from ._params import EXTRA_PREFIXES, check_params, hidden_sizes, resolve_device
+from ._results import ValuesMixin, _import_pandas, value_ranks  # noqa: F401 - _cli, distributed
+from ._spec import AUTO_BATCH_MAX as _AUTO_BATCH_MAX  # noqa: F401 - skval._docs reads them
+from ._spec import AUTO_BATCH_MIN as _AUTO_BATCH_MIN  # noqa: F401
+from ._spec import (LossSpec, NetSpec, Prepared, Reference, RowSpec, batch_size_for,
+                    reference_position)
+from ._train import train_local
 
 _PREDICT_CHUNK = 8192
-# batch_size="auto": this many rows per step up to 100 x _AUTO_BATCH_MIN rows, then
-# about 100 steps per epoch, at most _AUTO_BATCH_MAX rows per step.
-_AUTO_BATCH_MIN, _AUTO_BATCH_MAX = 32, 1024
 # ot_scaling="quantile": quantiles per feature, and the rows they are estimated from.
 _N_QUANTILES, _QUANTILE_SUBSAMPLE = 1000, 100_000
 # Training rows probed for the scale of the OT cost.
 _COST_PROBE = 512
-
-# torch's global RNG seeds the module's initial parameters: hold it while seeding and
-# building so that estimators fitted in parallel threads stay reproducible.
-_INIT_LOCK = threading.Lock()
-
-
-def _import_pandas():
-    try:
-        import pandas
-    except ImportError:  # pragma: no cover - pandas is an optional extra
-        raise ImportError("This needs pandas: pip install 'skval[pandas]'.") from None
-    return pandas
 
 
 def mean_and_scale(A):
@@ -66,45 +51,16 @@ def store_init_params(est, params):
     vars(est).update(params)
 
 
-def value_ranks(values):
-    """Rank of each value, 1 for the lowest; ties in the order of the rows."""
-    return values.rank(method="first").astype(int).to_numpy()
-
-
-@dataclass
-class _Reference:
-    """The reference rows of the OT term, chosen once per fit."""
-
-    X: np.ndarray                  # standardised features, float32
-    targets: np.ndarray | None     # encoded targets (only from a user's y_val)
-    training_rows: np.ndarray | None  # their row numbers when drawn from X itself
-
-
-@dataclass
-class _Prepared:
-    """What ``fit`` has ready before it builds the net (``_BaseLossVal._prepare``)."""
-
-    Xt: np.ndarray                 # standardised features, float32
-    Xc: np.ndarray                 # the OT cost's features (``Xt`` itself with "standard")
-    target: np.ndarray             # encoded targets
-    n_outputs: int
-    reference: _Reference
-    cost_scale: float
-    seed: int                      # seeds the network, the shuffling and the OT blocks
-    row_index: object              # a DataFrame's index, or None
-
-
-class _BaseLossVal(BaseEstimator):
+class _BaseLossVal(ValuesMixin, BaseEstimator):
     """What LossValClassifier and LossValRegressor share.
 
     ``fit`` runs in named steps: check the parameters and the data
     (``_validate``), standardise (``_fit_scaler``), build the features the OT
     cost compares (``_fit_cost_features``), choose the reference rows
     (``_choose_reference``), scale the OT cost (``_cost_scale``) (together
-    ``_prepare``), build the skorch net (``_build_net``), train it (``_train``)
-    and store the results (``_store_results``). With ``n_workers > 1``,
-    ``skval._distributed`` builds and trains the net on several processes instead
-    and assembles an ordinary net from their results.
+    ``_prepare``), describe the net (``_net_spec``), train it (a trainer:
+    ``skval._train.train_local``, or ``skval._distributed`` on several processes;
+    both return a ``FitResult``) and store the results (``_store_results``).
 
     A subclass must provide:
 
@@ -117,6 +73,8 @@ class _BaseLossVal(BaseEstimator):
       network's output width, ``(ndarray, int)``; it may store fitted
       attributes (``classes_``, the target scale);
     - ``_encode_reference_targets(y_val)``: ``y_val`` encoded the same way;
+    - optionally ``_balanced_classes(n_outputs)``: the number of classes whose labels
+      the row state counts (``class_balanced``), or None;
     - ``fit(X, y, X_val=None, y_val=None)`` calling ``self._fit`` (its own
       docstring), and the prediction methods on top of ``_forward``.
     """
@@ -165,33 +123,39 @@ class _BaseLossVal(BaseEstimator):
         return super().set_params(**params)
 
     # ------------------------------------------------------------------ fit, step by step
-    def _fit(self, X, y, X_val, y_val):
-        vars(self).pop("_distributed_stats", None)  # set by a fit on several processes
-        prep = self._prepare(X, y, X_val, y_val)
-        if self.n_workers > 1:
-            from ._distributed import fit_on_processes
+    def _fit(self, X, y, X_val, y_val, trainer=None, random_state=None):
+        """Fit in named steps; ``trainer(spec, prep)`` trains (None: by ``n_workers``).
 
-            net = fit_on_processes(self, prep)
-        else:
-            net = self._build_net(len(prep.Xt), prep.Xt.shape[1], prep.n_outputs,
-                                  prep.reference, prep.cost_scale, prep.seed)
-            self._train(net, prep.Xt, prep.Xc, prep.target, prep.seed)
-        self._store_results(net, prep.row_index, len(prep.reference.X))
+        ``random_state`` replaces ``self.random_state`` for this fit (a seed shared by
+        the processes of a group) without changing the parameter. Returns ``self``, or
+        None where the trainer returns no result (a process of a group other than 0).
+        """
+        vars(self).pop("_distributed_stats", None)  # set by a fit on several processes
+        prep = self._prepare(X, y, X_val, y_val, random_state)
+        spec = self._net_spec(prep)
+        if trainer is None:
+            trainer = train_local if self.n_workers == 1 else functools.partial(
+                train_on_processes, n_workers=self.n_workers)
+        result = trainer(spec, prep)
+        if result is None:
+            return None
+        self._store_results(result, prep)
+        self._warn_if_interrupted(result.net)
         return self
 
-    def _prepare(self, X, y, X_val, y_val):
+    def _prepare(self, X, y, X_val, y_val, random_state=None):
         """Every step before the net: validate, standardise, cost features, reference, scale."""
         row_index = X.index if hasattr(X, "columns") else None  # DataFrame rows keep their labels
         X, y, X_val, y_val = self._validate(X, y, X_val, y_val)
         target, n_outputs = self._encode_target(y)
-        rng = check_random_state(self.random_state)
+        rng = check_random_state(self.random_state if random_state is None else random_state)
         rows_rng = _row_sampler(rng)
         Xt = self._fit_scaler(X)
         Xc = self._fit_cost_features(X, Xt)
         reference = self._choose_reference(Xc, X_val, y_val, rows_rng)
         cost_scale = _cost_scale(Xc, reference.X, rows_rng)
         seed = int(rng.randint(np.iinfo(np.int32).max))
-        return _Prepared(Xt, Xc, target, n_outputs, reference, cost_scale, seed, row_index)
+        return Prepared(Xt, Xc, target, n_outputs, reference, cost_scale, seed, row_index)
 
     def _validate(self, X, y, X_val, y_val):
         """Check the parameters, then ``X, y`` and the reference data."""
@@ -251,77 +215,44 @@ class _BaseLossVal(BaseEstimator):
         rows = np.arange(len(source))
         if len(source) > self.n_reference:
             rows = np.sort(rng.choice(len(source), self.n_reference, replace=False))
-        return _Reference(
+        return Reference(
             X=source[rows],
             targets=None if source_targets is None else source_targets[rows],
             training_rows=rows if X_val is None else None,
         )
 
-    def _build_net(self, n, n_features, n_outputs, reference, cost_scale, seed):
-        """The skorch net that trains the network and the ``n`` data weights, initialised."""
-        net = LossValNet(**self._net_params(n, n_features, n_outputs, reference, cost_scale,
-                                            seed))
-        with _INIT_LOCK:
-            torch.manual_seed(seed)
-            net.initialize()
-        return net
-
-    def _net_params(self, n, n_features, n_outputs, reference, cost_scale, seed):
-        """The keyword arguments of ``LossValNet`` for ``n`` rows (see ``_build_net``)."""
-        module, module_kwargs = self._module_and_kwargs(n_features, n_outputs)
-        optimizer_kwargs = {k: v for k, v in self._extra_params().items()
+    def _net_spec(self, prep):
+        """The ``NetSpec`` of the net that trains the network and the rows' weights."""
+        n, n_features = prep.Xt.shape
+        module, module_kwargs = self._module_and_kwargs(n_features, prep.n_outputs)
+        optimizer_kwargs = {k[len("optimizer__"):]: v for k, v in self._extra_params().items()
                             if k.startswith("optimizer__")}
-        return dict(
-            module=module,
-            criterion=LossValLoss,
-            criterion__n_samples=n,
-            criterion__task=self._task,
-            criterion__reference=torch.from_numpy(reference.X),
-            criterion__cost_scale=cost_scale,
-            criterion__ot_method=self.ot_method,
-            criterion__ot_reg=self.ot_reg,
-            criterion__ot_power=self.ot_power,
-            criterion__reference_targets=_tensor_or_none(reference.targets),
-            criterion__label_weight=self.label_weight,
-            criterion__reference_rows=_tensor_or_none(reference.training_rows),
-            criterion__random_state=seed,
-            optimizer=self.optimizer,
-            lr=self.lr,
+        reference = prep.reference
+        loss = LossSpec(
+            task=self._task, reference=torch.from_numpy(reference.X), cost_scale=prep.cost_scale,
+            ot_method=self.ot_method, ot_reg=self.ot_reg, ot_power=self.ot_power,
+            reference_targets=_tensor_or_none(reference.targets), label_weight=self.label_weight,
+            reference_position=reference_position(reference.training_rows, np.arange(n)),
+            block_seed=prep.seed)
+        rows = RowSpec(
+            n_rows=n, weight_update=self.weight_update,
+            lr=self.lr if self.weight_lr is None else self.weight_lr, clip=self.positive_weights,
+            n_classes=self._balanced_classes(prep.n_outputs), record_history=self.record_history,
+            optimizer=self.optimizer, optimizer_kwargs={
+                k: v for k, v in optimizer_kwargs.items() if not k.startswith("param_groups")})
+        return NetSpec(
+            module=module, module_kwargs=module_kwargs, loss=loss, rows=rows,
+            optimizer=self.optimizer, optimizer_kwargs=optimizer_kwargs, lr=self.lr,
             max_epochs=self.max_epochs,
-            batch_size=self._batch_size(n, reference.training_rows is not None),
-            train_split=None,
-            iterator_train=DataLoader,
-            iterator_train__shuffle=True,
-            iterator_train__collate_fn=batch_collate,
-            iterator_train__generator=torch.Generator().manual_seed(seed),
-            iterator_valid__collate_fn=batch_collate,
-            callbacks=self._callbacks(),
-            predict_nonlinearity=None,
-            device=resolve_device(self.device),
-            verbose=self.verbose,
-            positive_weights=self.positive_weights,
-            weight_update=self.weight_update,
-            weight_lr=self.weight_lr,
-            **module_kwargs,
-            **optimizer_kwargs,
-        )
+            batch_size=batch_size_for(self.batch_size, n, reference.training_rows is not None),
+            batch_rule=self.batch_size, init_seed=prep.seed, shuffle_seed=prep.seed,
+            device=resolve_device(self.device), verbose=self.verbose,
+            callbacks=list(copy.deepcopy(self.callbacks)) if self.callbacks else [],
+            progress_bar=bool(self.verbose))
 
-    def _callbacks(self):
-        """The user's callbacks (copied), the weight history and the progress bar."""
-        callbacks = list(copy.deepcopy(self.callbacks)) if self.callbacks else []
-        if self.record_history:  # first, so it records an epoch a user callback interrupts
-            callbacks.insert(0, ("weight_history", WeightHistory()))
-        if self.verbose:
-            callbacks.append(("progress_bar", ProgressBar()))
-        return callbacks
-
-    def _train(self, net, Xt, Xc, target, seed):
-        """Train ``net`` on every row; warn when training stopped early (Ctrl-C)."""
-        X_cost = None if Xc is Xt else torch.from_numpy(Xc)
-        dataset = RowDataset(torch.from_numpy(Xt), torch.from_numpy(target), X_cost)
-        net.partial_fit(dataset, None)  # fit() would re-initialise; partial_fit trains it as built
-        net.iterator_train__generator = None  # the shuffling RNG is not part of the model
-        self._warn_if_interrupted(net)
+    def _balanced_classes(self, n_outputs):
+        """The number of classes whose labels the row state counts (None: not counted)."""
+        return None
 
     def _warn_if_interrupted(self, net):
         """Warn when fewer epochs ran than asked (a KeyboardInterrupt stopped ``fit``)."""
@@ -331,94 +262,21 @@ class _BaseLossVal(BaseEstimator):
                 f"fit stopped after {epochs_done} of {self.max_epochs} epochs (interrupted); "
                 "data_values_ hold the weights reached so far.",
                 RuntimeWarning,
-                stacklevel=5,  # the user's fit: fit -> _fit -> _train or fit_on_processes -> here
+                stacklevel=4,  # the user's fit: fit -> _fit -> here
             )
 
-    def _store_results(self, net, row_index, n_reference):
+    def _store_results(self, result, prep):
         """The fitted attributes: the net, the values and what the run did."""
-        self.net_ = net
-        self._row_index = None if row_index is None else row_index.copy()
+        net = self.net_ = result.net
+        self._row_index = None if prep.row_index is None else prep.row_index.copy()
         self.n_epochs_ = len(net.history)
-        self.n_reference_ = n_reference
-        self.data_values_ = net.criterion_.data_values().cpu().numpy().astype(np.float64)
-        self.evidence_ = net.criterion_.evidence.cpu().numpy().astype(np.float64)
+        self.n_reference_ = len(prep.reference.X)
+        self.data_values_ = net.rows_.values().cpu().numpy().astype(np.float64)
+        self.evidence_ = net.rows_.evidence.cpu().numpy().astype(np.float64)
         if self.record_history:
-            self.weight_history_ = dict(net.callbacks_)["weight_history"].as_array()
-
-    # ------------------------------------------------------------------ results
-    def values_series(self, sort=False):
-        """The data values as a pandas Series keyed by the rows of ``X``.
-
-        Parameters
-        ----------
-        sort : bool, default=False
-            Sort from the lowest (most harmful) value up.
-
-        Returns
-        -------
-        values : pandas.Series
-            Named ``"data_value"``; its index is ``X``'s index when ``X`` was a
-            DataFrame, else the row numbers.
-        """
-        pd = _import_pandas()
-        check_is_fitted(self, "data_values_")
-        index = self._row_index if self._row_index is not None else pd.RangeIndex(len(self.data_values_))
-        series = pd.Series(self.data_values_, index=index, name="data_value")
-        return series.sort_values(kind="stable") if sort else series
-
-    def worst_rows(self, X, y=None, k=10):
-        """The ``k`` lowest-valued rows of the training data, with their values.
-
-        Parameters
-        ----------
-        X : DataFrame or array-like of shape (n_samples, n_features)
-            The data passed to ``fit`` (same rows, same order).
-        y : array-like of shape (n_samples,) or None, default=None
-            Its targets; added as a ``"target"`` column when given.
-        k : int, default=10
-            How many rows.
-
-        Returns
-        -------
-        rows : pandas.DataFrame
-            The ``k`` rows sorted from the lowest value, indexed like
-            ``values_series``, with the features, ``"target"``, ``"data_value"``,
-            ``"rank"`` (1 = lowest value) and the two columns of ``evidence_``,
-            ``"label_evidence"`` and ``"feature_evidence"``, which tell a wrong
-            label from a corrupted row.
-        """
-        pd = _import_pandas()
-        values = self.values_series()
-        if len(X) != len(values):
-            raise ValueError(
-                f"X has {len(X)} rows but the estimator was fitted on {len(values)}; "
-                "pass the training data."
-            )
-        if not (isinstance(k, numbers.Integral) and k > 0):
-            raise ValueError(f"k must be a positive int, got {k!r}.")
-        frame = pd.DataFrame(X).copy() if hasattr(X, "columns") else pd.DataFrame(np.asarray(X))
-        frame.index = values.index
-        if y is not None:
-            if len(y) != len(values):
-                raise ValueError(f"y has {len(y)} rows, X has {len(values)}.")
-            frame["target"] = np.asarray(y)
-        frame["data_value"] = values.to_numpy()
-        frame["rank"] = value_ranks(values)
-        frame["label_evidence"], frame["feature_evidence"] = self.evidence_.T
-        return frame.sort_values("rank").head(k)
-
-    def _batch_size(self, n, self_reference, cap=_AUTO_BATCH_MAX):
-        if self.batch_size == "auto":
-            # each weight's signal comes from many small steps: small batches up to a
-            # few thousand rows, then about 100 steps per epoch, capped (cap=None: not).
-            size = max(_AUTO_BATCH_MIN, n // 100)
-            size = size if cap is None else min(cap, size)
-        else:
-            size = self.batch_size
-        if self_reference:
-            # The reference is drawn from X: a batch must leave some of it outside itself.
-            size = min(size, max(1, n // 2))
-        return size
+            self.weight_history_ = net.rows_.history()
+        if result.stats is not None:
+            self._distributed_stats = result.stats
 
     def _module_and_kwargs(self, n_features, n_outputs):
         user_kwargs = {k: v for k, v in self._extra_params().items() if k.startswith("module__")}
@@ -435,7 +293,7 @@ class _BaseLossVal(BaseEstimator):
                 if name in accepted or module is MLP:
                     kwargs.setdefault(f"module__{name}", value)
         kwargs.update(user_kwargs)
-        return module, kwargs
+        return module, {k[len("module__"):]: v for k, v in kwargs.items()}
 
     def _transform_X(self, X):
         return np.ascontiguousarray((X - self._x_mean) / self._x_scale, dtype=np.float32)

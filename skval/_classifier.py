@@ -52,11 +52,9 @@ class LossValClassifier(ClassifierMixin, _BaseLossVal):
 
     fit.__doc__ = FIT_DOC.format(y_val_shape="(n_val,)", y_shape="(n_samples,)")
 
-    def _net_params(self, n, n_features, n_outputs, *args, **kwargs):
-        params = super()._net_params(n, n_features, n_outputs, *args, **kwargs)
+    def _balanced_classes(self, n_outputs):
         # class_balanced: the weights' gradient from losses adjusted for the class frequencies
-        params["criterion__n_classes"] = n_outputs if self.class_balanced else None
-        return params
+        return n_outputs if self.class_balanced else None
 
     def _encode_target(self, y):
         check_classification_targets(y)

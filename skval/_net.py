@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import functools
-import inspect
+import math
 
 import torch
 from skorch import NeuralNet
 from skorch.dataset import unpack_data
 from torch.utils.data import Dataset
 
-from ._weights import BatchScaledMomentum
+from ._rowstate import RowState
+from ._weights import use_fused_kernels
 from .exceptions import NonFiniteLossError
 
 
@@ -48,110 +48,73 @@ def batch_collate(batch):
     return batch
 
 
-@functools.lru_cache(maxsize=None)
-def _fused_works(optimizer, device_type):
-    """Whether ``optimizer`` takes ``fused=True`` for a float32 tensor on ``device_type``."""
-    try:
-        if "fused" not in inspect.signature(optimizer).parameters:
-            return False
-        p = torch.nn.Parameter(torch.zeros(2, device=device_type))
-        opt = optimizer([{"params": [p], "fused": True}], lr=1e-3)
-        p.grad = torch.ones_like(p)
-        opt.step()
-        return True
-    except Exception:  # an older torch, a device without fused kernels, an odd optimizer
-        return False
-
-
 class LossValNet(NeuralNet):
-    """skorch net whose criterion (``LossValLoss``) owns and trains the data weights.
+    """skorch net that trains the network and, through ``rows_``, the data weights.
 
     Batches come from a ``RowDataset``: ``X`` is a dict of the rows' features and
-    their row numbers (``idx``); the network sees only the features.
+    their row numbers (``idx``); the network sees only the features. ``rows_`` (a
+    ``RowState``, built with the module and moved with it) keeps the weights and every
+    other per-row quantity; the criterion (``LossValLoss``) is the loss alone.
 
     Parameters
     ----------
     *args, **kwargs
         As ``skorch.NeuralNet``.
-    positive_weights : bool, default=True
-        Clip the data weights at 0 after every step.
-    weight_update : {"batch", "row"}, default="batch"
-        ``"batch"``: ``BatchScaledMomentum`` moves the data weights after each
-        step and the torch optimizer never sees them. ``"row"``: the torch
-        optimizer moves them, in a parameter group of their own.
-    weight_lr : float or None, default=None
-        Learning rate of the data weights (``None``: ``lr``).
+    row_state : dict
+        Keyword arguments of ``RowState`` (the rows, their update rule, ...).
     """
 
-    # skorch pickles these apart and loads them with torch.load's map_location, which
-    # brings CUDA tensors back on the CPU where CUDA is missing. The weight update
-    # holds tensors on the training device, and travels with the criterion so that it
-    # still moves the criterion's weights after loading; _weight_step is a step's
-    # (idx, grad), left set if training stops inside a step.
-    cuda_dependent_attributes_ = NeuralNet.cuda_dependent_attributes_ + [
-        "weight_optimizer_", "_weight_step"]
-
-    def __init__(self, *args, positive_weights=True, weight_update="batch", weight_lr=None,
-                 **kwargs):
+    def __init__(self, *args, row_state, **kwargs):
         super().__init__(*args, **kwargs)
-        self.positive_weights = positive_weights
-        self.weight_update = weight_update
-        self.weight_lr = weight_lr
+        self.row_state = row_state
 
-    @property
-    def _weight_lr(self):
-        return self.lr if self.weight_lr is None else self.weight_lr
+    def initialize_module(self):
+        super().initialize_module()
+        self.rows_ = RowState(**self.row_state)  # registered by skorch: moved, pickled
+        return self
 
     def initialize_optimizer(self, *args, **kwargs):
         super().initialize_optimizer(*args, **kwargs)
-        self.weight_optimizer_ = None
-        self._weight_step = None  # (idx, grad) from train_step_single for train_step
-        if self.weight_update == "batch":
-            self.weight_optimizer_ = BatchScaledMomentum(self.criterion_.data_weights,
-                                                         lr=self._weight_lr,
-                                                         clip=self.positive_weights)
+        self.rows_.start(torch.device(self.device).type)
         return self
+
+    def get_all_learnable_params(self):
+        # the network's; the weights have their own update rule (RowState)
+        weights = set(self.rows_.parameters())
+        return ((name, p) for name, p in super().get_all_learnable_params() if p not in weights)
+
+    def get_params_for_optimizer(self, prefix, named_parameters):
+        args, kwargs = super().get_params_for_optimizer(prefix, named_parameters)
+        if prefix == "optimizer":
+            use_fused_kernels(args[0], kwargs, self.optimizer, torch.device(self.device).type)
+        return args, kwargs
 
     def on_epoch_end(self, net, **kwargs):
         # the lazy weight update brings every row up to date before the callbacks read them
-        self._flush_weights()
+        self.rows_.end_epoch()
         super().on_epoch_end(net, **kwargs)
 
     def on_train_end(self, net, **kwargs):
-        self._flush_weights()  # also after an interrupt in the middle of an epoch
+        self.rows_.flush()  # also after an interrupt in the middle of an epoch
         super().on_train_end(net, **kwargs)
 
-    def _flush_weights(self):
-        if getattr(self, "weight_optimizer_", None) is not None:
-            self.weight_optimizer_.flush()
+    def on_batch_end(self, net, batch=None, training=None, **kwargs):
+        # skorch has already read the loss to the host for its history: no sync of our own
+        loss = self.history[-1]["batches"][-1]["train_loss" if training else "valid_loss"]
+        if not math.isfinite(loss):
+            raise NonFiniteLossError(
+                f"The LossVal loss became {loss} in epoch {len(self.history)}. Try a "
+                "smaller lr or weight_lr, standardised features, or ot_method='exact'."
+            )
+        super().on_batch_end(net, batch=batch, training=training, **kwargs)
 
-    def get_params_for_optimizer(self, prefix, named_parameters):
-        if prefix != "optimizer":
-            return super().get_params_for_optimizer(prefix, named_parameters)
-        weights = self.criterion_.data_weights
-        args, kwargs = super().get_params_for_optimizer(
-            prefix, [(name, p) for name, p in named_parameters if p is not weights])
-        groups = args[0]
-        if self.weight_update == "row":
-            groups.insert(0, {"params": [weights], "lr": self._weight_lr})
-        self._use_fused_kernels(groups, kwargs)
-        return args, kwargs
-
-    def _use_fused_kernels(self, groups, kwargs):
-        """Ask for the optimizer's fused kernel where it has one.
-
-        On the CPU torch otherwise runs Adam one tensor at a time (about 0.4 ms of a
-        3 ms step at 10k rows), and with ``"row"`` Adam's moments of all ``n`` data
-        weights move at every step: fused, that is one pass over ``n``, not ~10.
-        """
-        device_type = torch.device(self.device).type
-        if {"fused", "foreach"} & kwargs.keys() or not _fused_works(self.optimizer, device_type):
-            return
-        for group in groups:
-            params = group["params"]
-            if params and not {"fused", "foreach"} & group.keys() and all(
-                    p.dtype == torch.float32 and p.device.type == device_type for p in params):
-                group["fused"] = True
+    def get_iterator(self, dataset, training=False):
+        params = self.get_params_for("iterator_train")
+        if training and params.get("batch_sampler") is not None:
+            # a shard's batches; skorch would add batch_size, which a DataLoader refuses
+            # next to a batch_sampler
+            return self.iterator_train(dataset, **params)
+        return super().get_iterator(dataset, training)
 
     def infer(self, x, **fit_params):
         # The user's module only takes the features; the row numbers are for the criterion.
@@ -160,55 +123,38 @@ class LossValNet(NeuralNet):
         return self.module_(x.to(self.device), **fit_params)
 
     def get_loss(self, y_pred, y_true, X=None, training=False):
-        loss = self.criterion_(y_pred, y_true.to(self.device), X["idx"].to(self.device),
-                               self._cost_rows(X))
-        self._check_finite(loss)
-        return loss
+        """The loss of a batch; ``X`` as ``RowDataset`` gives it, or with the step's leaves.
+
+        A training step (``train_step_single``) adds ``"weights"`` and
+        ``"ot_weights"`` (the batch rows' weights as leaves of their own) and
+        ``"log_prior"`` to ``X``; otherwise the weights are the rows' current ones.
+        """
+        idx = X["idx"].to(self.device)
+        weights = X["weights"] if "weights" in X else self.rows_.read(idx)
+        return self.criterion_(y_pred, y_true.to(self.device), idx,
+                               X.get("X_cost", X["X"]).to(self.device), weights,
+                               X.get("ot_weights"), X.get("log_prior"))
 
     def train_step_single(self, batch, **fit_params):
-        # As skorch's, with the batch's data weights as leaves of their own, one for
-        # the task term and one for the OT term: backward builds a gradient of the
-        # batch's size (added to the n weights' gradient in place, not one of n entries
-        # per step), and its two sides are the evidence against each row.
-        criterion = self.criterion_
-        if not (self.module_.training and criterion.training):  # train() walks every layer
-            self._set_training(True)
+        # As skorch's, with the batch's weights as two leaves of their own, one for the
+        # task term and one for the OT term: backward builds gradients of the batch's
+        # size (not n entries per step), and their two sides are the evidence.
+        if not (self.module_.training and self.rows_.training):  # train() walks every layer
+            self._set_training(True)  # (rows_ counts labels in training only)
         Xi, yi = unpack_data(batch)
         idx = Xi["idx"].to(self.device)
-        if self.weight_optimizer_ is not None:
-            self.weight_optimizer_.catch_up(idx)  # the lazy update's skipped steps
-        weights = criterion.data_weights.detach()[idx]
+        yi = yi.to(self.device)
+        weights = self.rows_.read(idx)
         task_weights, ot_weights = weights.clone().requires_grad_(), weights.requires_grad_()
         y_pred = self.infer(Xi, **fit_params)
-        loss = criterion(y_pred, yi.to(self.device), idx, self._cost_rows(Xi),
-                         task_weights, ot_weights)
-        self._check_finite(loss)
+        loss = self.get_loss(y_pred, yi, {**Xi, "idx": idx, "weights": task_weights,
+                                          "ot_weights": ot_weights,
+                                          "log_prior": self.rows_.log_prior(yi)}, training=True)
         loss.backward()
-        grad = task_weights.grad + ot_weights.grad
-        if self.weight_optimizer_ is None:  # the torch optimizer moves the weights
-            criterion.add_weight_grad(idx, grad)
-        else:  # BatchScaledMomentum, after the optimizer's step (see train_step)
-            self._weight_step = idx, grad
-        criterion.record_evidence(idx, task_weights.grad, ot_weights.grad)
-        return {"loss": loss, "y_pred": y_pred}
+        return {"loss": loss, "y_pred": y_pred,
+                "weight_grads": (idx, task_weights.grad, ot_weights.grad)}
 
     def train_step(self, batch, **fit_params):
-        step = super().train_step(batch, **fit_params)
-        idx = unpack_data(batch)[0]["idx"].to(self.device)
-        if self.weight_optimizer_ is not None:
-            self.weight_optimizer_.step(*self._weight_step)
-            self._weight_step = None
-        if self.positive_weights:
-            self.criterion_.clip_weights(idx, every_row=self.weight_optimizer_ is None)
+        step = super().train_step(batch, **fit_params)  # the network's optimizer steps
+        self.rows_.step(*step.pop("weight_grads"))  # then the weights': one place
         return step
-
-    def _cost_rows(self, X):
-        """The batch rows' features for the OT cost."""
-        return X.get("X_cost", X["X"]).to(self.device)
-
-    def _check_finite(self, loss):
-        if not torch.isfinite(loss):
-            raise NonFiniteLossError(
-                f"The LossVal loss became {loss.item()} in epoch {len(self.history)}. Try a "
-                "smaller lr or weight_lr, standardised features, or ot_method='exact'."
-            )

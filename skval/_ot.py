@@ -1,14 +1,23 @@
 """Optimal-transport solvers of the OT term and their gradients in the source masses.
 
-Every solver takes numpy (exact) or torch (entropic) masses ``a`` of the batch rows,
-``b`` of the reference rows, and a cost matrix ``M``; the exact ones return the cost
-and its gradient with respect to ``a``, which ``skval._loss`` feeds to autograd.
+The interface (``Solver``): ``solve(masses, reference_masses, cost) -> (value, grad)``,
+the OT cost between the batch rows' masses and the reference rows' masses and its
+gradient with respect to the batch masses. ``masses`` and ``reference_masses`` are
+float64 tensors on the training device; ``cost(rows=None, cols=None)`` builds (a block
+of) the cost matrix on that device, without gradient, only when a solver asks for it.
+``OTCost.apply`` puts a solver inside autograd: ``skval._loss`` calls it.
 
-* ``solve_exact``: POT's network simplex on one problem.
-* ``solve_blocks``: exact OT restricted to diagonal blocks of the batch and the
-  reference, a feasible plan of the full problem at a fraction of its work.
-* ``sinkhorn``: entropic OT in the log domain, differentiated at convergence
-  (envelope theorem), not through its iterations.
+* ``ExactSolver``: POT's network simplex on one problem (``solve_exact``).
+* ``BlockSolver``: exact OT restricted to diagonal blocks of the batch and the
+  reference (``solve_blocks``), a feasible plan of the full problem at a fraction of
+  its work; one exact problem when the batch is small.
+* ``EntropicSolver``: entropic OT in the log domain (``sinkhorn``), differentiated at
+  convergence (envelope theorem), not through its iterations.
+
+The exact solvers run on the host (``host = True``): their masses and cost cross to
+the CPU once per step, and the gradient comes back. A solver for a device (a batched
+GPU Sinkhorn, say) subclasses ``Solver`` with ``host = False`` and keeps every tensor
+where it is; nothing else changes.
 """
 
 from __future__ import annotations
@@ -17,6 +26,7 @@ import math
 
 import numpy as np
 import ot
+import torch
 
 try:  # POT's network simplex itself, without ot.emd2's backend dispatch around it
     from ot.lp.emd_wrap import check_result, emd_c
@@ -36,6 +46,14 @@ _EMD_MAX_ITER = 100_000
 BUDGET = 32 * 64
 _MIN_BLOCK_REFERENCE = 32
 _MIN_BLOCK_ROWS = 8
+# Up to this many batch x reference entries the whole cost matrix is built in one call
+# and cut into blocks; above, only the blocks' entries are computed.
+FULL_COST_MAX = 65_536
+
+
+def to_numpy64(t):
+    """A tensor as a contiguous float64 numpy array on the host."""
+    return np.ascontiguousarray(t.detach().cpu().numpy(), dtype=np.float64)
 
 
 def _emd(a, b, M):
@@ -168,3 +186,108 @@ def sinkhorn(a, b, M, reg, tol=1e-6, max_iter=1000):
     result = ot.solve(M, a, b, reg=reg, reg_type="entropy", max_iter=max_iter, tol=tol,
                       grad="envelope")
     return result.value - reg * (a.xlogy(a).sum() + b.xlogy(b).sum())
+
+
+# ----------------------------------------------------------------------------- the interface
+
+class Solver:
+    """An OT solver: ``solve(masses, reference_masses, cost) -> (value, grad)``.
+
+    ``host``: whether it solves on the CPU (its inputs cross from the device).
+    """
+
+    host = True
+
+    def solve(self, masses, reference_masses, cost):
+        """OT cost of ``masses`` against ``reference_masses`` and its gradient in ``masses``.
+
+        Parameters
+        ----------
+        masses, reference_masses : torch.Tensor of float64
+            Masses of the batch rows and of the reference rows, each of total 1.
+        cost : callable
+            ``cost(rows=None, cols=None)``: the cost matrix (float32 or float64 tensor)
+            between the batch rows ``rows`` (a slice) and the reference rows ``cols``
+            (an index tensor); None: all.
+
+        Returns
+        -------
+        value : float or torch.Tensor
+        grad : ndarray or torch.Tensor of shape (len(masses),)
+        """
+        raise NotImplementedError
+
+
+class ExactSolver(Solver):
+    """One exact problem, POT's network simplex (``solve_exact``)."""
+
+    def solve(self, masses, reference_masses, cost):
+        value, grad, code = solve_exact(to_numpy64(masses), to_numpy64(reference_masses),
+                                        to_numpy64(cost()))
+        check_result(code)
+        return value, grad
+
+
+class BlockSolver(Solver):
+    """Exact OT in ``n_blocks`` diagonal blocks (``solve_blocks``); one problem when small.
+
+    Parameters
+    ----------
+    seed : int
+        Seeds the random order of the reference rows cut into groups.
+    """
+
+    def __init__(self, seed):
+        self.generator = torch.Generator().manual_seed(int(seed))
+
+    def solve(self, masses, reference_masses, cost):
+        a, b = to_numpy64(masses), to_numpy64(reference_masses)
+        n, m = len(a), len(b)
+        k = n_blocks(n, m)
+        if k == 1:
+            value, grad, code = solve_exact(a, b, to_numpy64(cost()))
+        else:
+            parts = block_parts(n, torch.randperm(m, generator=self.generator).numpy(), k)
+            value, grad, code = solve_blocks(a, b, _block_costs(cost, parts, n, m, masses.device))
+        check_result(code)
+        return value, grad
+
+
+def _block_costs(cost, parts, n, m, device):
+    """``(rows, group, M)`` of each block of ``parts``: one cost call when small."""
+    if n * m <= FULL_COST_MAX:
+        full = to_numpy64(cost())  # one call beats k small ones
+        return [(rows, group, np.ascontiguousarray(full[rows][:, group])) for rows, group in parts]
+    return [(rows, group, to_numpy64(cost(rows, torch.from_numpy(group).to(device))))
+            for rows, group in parts]
+
+
+class EntropicSolver(Solver):
+    """Entropic OT (``sinkhorn``) with regularisation ``reg``, on the masses' device."""
+
+    host = False
+
+    def __init__(self, reg):
+        self.reg = reg
+
+    def solve(self, masses, reference_masses, cost):
+        with torch.enable_grad():
+            leaf = masses.detach().requires_grad_()
+            value = sinkhorn(leaf, reference_masses, cost().double(), self.reg)
+            (grad,) = torch.autograd.grad(value, leaf)
+        return value.detach(), grad
+
+
+class OTCost(torch.autograd.Function):
+    """``solver``'s OT cost of ``masses``, differentiable in ``masses`` (its ``grad``)."""
+
+    @staticmethod
+    def forward(ctx, masses, reference_masses, cost, solver):
+        value, grad = solver.solve(masses, reference_masses, cost)
+        ctx.save_for_backward(torch.as_tensor(grad).to(masses.device))
+        return torch.as_tensor(value, dtype=masses.dtype).to(masses.device)
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        (grad,) = ctx.saved_tensors
+        return grad * grad_output, None, None, None

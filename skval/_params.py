@@ -49,7 +49,9 @@ def _check_batch_size(value):
 
 
 def _check_label_weight(value):
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 <= value < np.inf:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"label_weight must be a number >= 0, got {value!r}.")
+    if not 0 <= value < np.inf:
         raise ValueError(f"label_weight must be a number >= 0, got {value!r}.")
 
 

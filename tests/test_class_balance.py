@@ -11,14 +11,19 @@ import pytest
 import torch
 from sklearn.datasets import load_breast_cancer
 
-from skval import LossValClassifier
+from skval import LossValClassifier, LossValRegressor
 from skval._loss import LossValLoss
+from skval._rowstate import RowState
 from skval.evaluation import auroc
 
 
-def _criterion(n_classes, task="classification", n=64):
-    return LossValLoss(n, task, torch.randn(16, 2, generator=torch.Generator().manual_seed(0)),
-                       n_classes=n_classes)
+def _criterion(task="classification"):
+    return LossValLoss(task, torch.randn(16, 2, generator=torch.Generator().manual_seed(0)))
+
+
+def _rows(n_classes, n=64):
+    """The row state that counts the labels (class_balanced) for ``n_classes``."""
+    return RowState(n, n_classes=n_classes)
 
 
 def _medians(values, y):
@@ -40,14 +45,14 @@ def _batch_with_prior_offset():
 
 
 def _weight_grads(n_classes, logits, y):
-    crit = _criterion(n_classes)
+    crit, rows = _criterion(), _rows(n_classes)
     if n_classes:  # the frequencies counted over a long run (no smoothing to speak of)
-        crit.class_counts[:] = torch.tensor([7e6, 1e6], dtype=torch.float64)
+        rows.class_counts[:] = torch.tensor([7e6, 1e6], dtype=torch.float64)
     X = torch.randn(64, 2, generator=torch.Generator().manual_seed(1))
     weights = torch.ones(64)
     task_w, ot_w = weights.clone().requires_grad_(), weights.clone().requires_grad_()
     y_pred = logits.clone().requires_grad_()
-    loss = crit(y_pred, y, torch.arange(64), X, task_w, ot_w)
+    loss = crit(y_pred, y, torch.arange(64), X, task_w, ot_w, rows.log_prior(y))
     loss.backward()
     return loss, task_w.grad, ot_w.grad, y_pred.grad
 
@@ -69,24 +74,25 @@ def test_each_class_judged_against_its_own_base_rate():
 
 
 def test_frequencies_counted_in_training_only_and_regression_untouched():
-    crit = _criterion(3)
+    crit = _rows(3)
     y = torch.tensor([0, 0, 0, 2])
-    crit.evidence_losses(torch.zeros(4, 3), y)
-    crit.evidence_losses(torch.zeros(4, 3), y)
+    crit.log_prior(y)
+    crit.log_prior(y)
     assert crit.class_counts.tolist() == [6.0, 0.0, 2.0]
     crit.eval()
-    crit.evidence_losses(torch.zeros(4, 3), y)
+    crit.log_prior(y)
     assert crit.class_counts.tolist() == [6.0, 0.0, 2.0]
     # on balanced labels the adjustment is a constant shift of the logits: no change
-    balanced = _criterion(2)
+    balanced = _rows(2)
     balanced.class_counts[:] = torch.tensor([5.0, 5.0], dtype=torch.float64)
     balanced.eval()
     logits, yb = torch.randn(10, 2), torch.arange(10) % 2
-    torch.testing.assert_close(balanced.evidence_losses(logits, yb),
-                               balanced.row_losses(logits, yb))
-    reg = _criterion(3, task="regression")
+    torch.testing.assert_close(LossValLoss.evidence_losses(logits, yb, balanced.log_prior(yb)),
+                               _criterion().row_losses(logits, yb))
+    # a regressor never counts classes: its row state has none, its weights' gradient is plain
+    reg = _rows(LossValRegressor()._balanced_classes(3))
     assert reg.n_classes is None
-    assert reg.evidence_losses(torch.randn(8, 1), torch.randn(8, 1)) is None
+    assert reg.log_prior(torch.randn(8, 1)) is None
 
 
 def test_class_balanced_parameter():
@@ -94,10 +100,10 @@ def test_class_balanced_parameter():
     with pytest.raises(TypeError, match="class_balanced must be True or False, got 'yes'"):
         LossValClassifier(class_balanced="yes").fit(X, y)
     on = LossValClassifier(max_epochs=1, class_balanced=True, random_state=0).fit(X, y)
-    assert on.net_.criterion_.n_classes == 2
-    assert on.net_.criterion_.class_counts.sum() == len(y)  # one epoch: every label once
+    assert on.net_.rows_.n_classes == 2
+    assert on.net_.rows_.class_counts.sum() == len(y)  # one epoch: every label once
     default = LossValClassifier(max_epochs=1, random_state=0).fit(X, y)
-    assert default.net_.criterion_.n_classes is None  # default: the paper's formulation
+    assert default.net_.rows_.n_classes is None  # default: the paper's formulation
 
 
 def _minority_harm(values, y, share=0.1):

@@ -25,7 +25,7 @@ import torch.distributed as dist
 from sklearn.base import clone
 from torch import nn
 
-from skval import LossValClassifier, LossValRegressor, _distributed
+from skval import LossValClassifier, LossValRegressor, _distributed, _launch, _shard
 from skval._net import LossValNet
 from skval.distributed import main as cli_main
 from skval.evaluation import auroc
@@ -77,21 +77,21 @@ def uneven_fit(flipped_cancer):
 
 @pytest.mark.parametrize("n, k", [(2, 2), (569, 2), (1000, 3), (7, 4), (100_003, 8)])
 def test_shards_partition_the_rows(n, k):
-    shards = _distributed.shard_rows(n, k, seed=5)
+    shards = _shard.shard_rows(n, k, seed=5)
     rows = np.concatenate(shards)
     assert len(rows) == n and np.array_equal(np.sort(rows), np.arange(n))  # disjoint, all rows
     sizes = [len(s) for s in shards]
     assert max(sizes) - min(sizes) <= 1
     assert all(np.all(np.diff(s) > 0) for s in shards)
-    again = _distributed.shard_rows(n, k, seed=5)
+    again = _shard.shard_rows(n, k, seed=5)
     assert all(np.array_equal(a, b) for a, b in zip(shards, again))  # every rank agrees
 
 
 def test_every_shard_runs_the_same_number_of_steps():
-    n_batches, tail = _distributed.steps_per_epoch([257, 256], 16)
+    n_batches, tail = _shard.steps_per_epoch([257, 256], 16)
     assert (n_batches, tail) == (STEPS, 1)
     for n_rows in (257, 256):
-        sampler = _distributed.ShardBatches(n_rows, 16, n_batches, tail, seed=0)
+        sampler = _shard.ShardBatches(n_rows, 16, n_batches, tail, seed=0)
         for _ in range(3):  # a new shuffle every epoch, always 17 batches
             batches = list(sampler)
             assert len(batches) == len(sampler) == STEPS
@@ -110,7 +110,7 @@ def test_every_shard_runs_the_same_number_of_steps():
 ])
 def test_a_step_shares_the_one_process_batch(batch_size, n, expected):
     est = LossValClassifier(batch_size=batch_size)
-    assert _distributed.batch_per_process(est, n, True, 2) == expected
+    assert _shard.batch_per_process(est.batch_size, n, True, 2) == expected
 
 
 # ----------------------------------------------------------------------------- the fit
@@ -138,7 +138,7 @@ def test_uneven_shards_finish(uneven_fit):
     assert uneven_fit.n_epochs_ == PARAMS["max_epochs"]
     history = uneven_fit.weight_history_  # every shard's weights, every epoch, at their rows
     assert history.shape == (PARAMS["max_epochs"], N_ROWS)
-    np.testing.assert_array_equal(history[-1], uneven_fit.net_.criterion_.data_weights.detach())
+    np.testing.assert_array_equal(history[-1], uneven_fit.net_.rows_.weights.detach())
 
 
 def test_fitted_estimator_is_ordinary(two_process_fit, flipped_cancer):
@@ -170,9 +170,8 @@ def test_matches_a_one_process_simulation(uneven_fit, flipped_cancer):
     X, y, _, _ = flipped_cancer
     est = LossValClassifier(**PARAMS)
     prep = est._prepare(X[:N_ROWS], y[:N_ROWS], None, None)
-    shards = _distributed.shard_rows(N_ROWS, 2, prep.seed)
-    plan = _distributed._plan(est, prep, shards, "gloo")
-    built = [_distributed.build_shard_net(plan, _distributed.shard_data(prep, rows), rank)
+    plan, shards = _distributed.make_plan(est._net_spec(prep), prep, 2, "gloo")
+    built = [_shard.build_shard_net(plan, _shard.shard_data(prep, rows), rank)
              for rank, rows in enumerate(shards)]
     nets = [net for net, _ in built]
 
@@ -196,9 +195,9 @@ def test_matches_a_one_process_simulation(uneven_fit, flipped_cancer):
     for a, b in zip(nets[0].module_.parameters(), fitted.module_.parameters()):
         np.testing.assert_allclose(a.detach().numpy(), b.detach().numpy(), rtol=1e-5, atol=1e-6)
     for net, rows in zip(nets, shards):
-        np.testing.assert_allclose(net.criterion_.data_values().numpy(),
+        np.testing.assert_allclose(net.rows_.values().numpy(),
                                    uneven_fit.data_values_[rows], rtol=1e-5, atol=1e-6)
-        np.testing.assert_allclose(net.criterion_.evidence.numpy(),
+        np.testing.assert_allclose(net.rows_.evidence.numpy(),
                                    uneven_fit.evidence_[rows], rtol=1e-4, atol=1e-5)
 
 
@@ -238,7 +237,7 @@ def test_a_worker_exception_surfaces_and_no_process_is_left(flipped_cancer, monk
         est.fit(X, y)
     assert time.perf_counter() - start < TIMEOUT_S  # rank 0, blocked in an all-reduce, was stopped
     cause = info.value.__cause__
-    assert isinstance(cause, _distributed.RemoteTraceback)
+    assert isinstance(cause, _launch.RemoteTraceback)
     assert "Worker 1 of 2" in str(cause) and "Traceback" in str(cause)
     assert "in forward" in str(cause)  # the worker's own frames
     assert set(multiprocessing.active_children()) <= children_before
@@ -315,3 +314,86 @@ def test_cli_refuses_to_overwrite(tmp_path, flipped_cancer, capsys):
     with pytest.raises(SystemExit):
         cli_main([str(data), "--target", "-1", "--task", "classification",
                   "--values", str(tmp_path / "v.csv"), "--params", '{"n_workers": 2}'])
+
+
+# ----------------------------------------------------------------------------- bugs of issue 20
+
+@pytest.fixture(scope="module")
+def balanced_bare_callback_fit(flipped_cancer):
+    """Two processes, ``class_balanced``, and a bare callback (not a ``(name, cb)`` tuple)."""
+    from skorch.callbacks import EarlyStopping
+
+    X, y, _, _ = flipped_cancer
+    est = LossValClassifier(n_workers=2, max_epochs=2, class_balanced=True, random_state=0,
+                            callbacks=[EarlyStopping(monitor="train_loss", patience=100)])
+    return _fit_on_two(est, X[:200], y[:200])
+
+
+def test_a_bare_callback_on_several_processes(balanced_bare_callback_fit):
+    # skorch accepts a bare callback; rank 1 used to read c[0] of every callback
+    assert balanced_bare_callback_fit.n_epochs_ == 2
+
+
+def test_the_assembled_net_keeps_the_whole_run_state(balanced_bare_callback_fit, flipped_cancer):
+    """What partial_fit reads after a fit: the same on two processes as on one."""
+    X, y, _, _ = flipped_cancer
+    est = balanced_bare_callback_fit
+    one = LossValClassifier(max_epochs=2, class_balanced=True, random_state=0).fit(X[:200], y[:200])
+    for fit in (est, one):
+        rows = fit.net_.rows_
+        assert rows.class_counts.sum() == fit.n_epochs_ * 200  # every label of every epoch
+        assert (rows.evidence_sq > 0).all() and rows.evidence_steps > 0  # the evidence scales
+        assert rows.update.steps == rows.evidence_steps  # the weights' update state
+        assert rows.update.exp_avg.abs().sum() > 0
+    # the network's optimizer state (Adam's moments and step count) came along
+    assert est.net_.optimizer_.state_dict()["state"].keys() == \
+        one.net_.optimizer_.state_dict()["state"].keys()
+    assert len(est.net_.optimizer_.state) > 0
+
+
+def test_fit_in_group_leaves_random_state_alone(flipped_cancer):
+    X, y, _, _ = flipped_cancer
+    dist.init_process_group("gloo", store=dist.HashStore(), rank=0, world_size=1)
+    try:
+        est = LossValClassifier(max_epochs=1, random_state=None)
+        assert _distributed.fit_in_group(est, X[:100], y[:100]) is est
+    finally:
+        dist.destroy_process_group()
+    assert est.random_state is None  # a hyperparameter: fit does not change it
+    assert est.data_values_.shape == (100,)
+
+
+def test_modules_cite_only_files_of_the_repository():
+    import re
+
+    for path in (ROOT / "skval").glob("*.py"):
+        for cited in re.findall(r"[\w./-]*\.\./[\w./-]+", path.read_text()):
+            assert (path.parent / cited).resolve().is_relative_to(ROOT), f"{path.name}: {cited}"
+            assert (path.parent / cited).exists(), f"{path.name} cites {cited}"
+
+
+def _skval_imports():
+    """Each skval module and the skval modules it imports (top level or inside functions)."""
+    import ast
+
+    modules = {p.stem: p for p in (ROOT / "skval").glob("*.py")}
+    graph = {}
+    for name, path in modules.items():
+        deps = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.level == 1:
+                deps |= {node.module.split(".")[0]} if node.module else {a.name for a in node.names}
+            elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("skval."):
+                deps.add(node.module.split(".")[1])
+        graph[name] = deps & modules.keys() - {name}
+    return graph
+
+
+def test_no_skval_module_imports_one_that_imports_it_back():
+    graph = _skval_imports()
+
+    def reaches(start, goal, seen=()):
+        return any(d == goal or (d not in seen and reaches(d, goal, (*seen, d)))
+                   for d in graph[start])
+
+    assert [m for m in graph if reaches(m, m)] == []

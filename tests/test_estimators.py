@@ -271,13 +271,15 @@ def test_weight_lr_is_separate(diabetes, weight_update):
     frozen = LossValRegressor(weight_lr=1e-12, weight_update=weight_update, **FAST).fit(X, y)
     np.testing.assert_allclose(frozen.data_values_, 1.0, atol=1e-6)
     groups = frozen.net_.optimizer_.param_groups
-    weights = frozen.net_.criterion_.data_weights
-    if weight_update == "row":  # the network's optimizer moves the weights, in their own group
+    weights = frozen.net_.rows_.weights
+    update = frozen.net_.rows_.update
+    if weight_update == "row":  # the network's optimizer class moves the weights, in a group of their own
+        groups = groups + update.optimizer.param_groups
         assert sorted(g["lr"] for g in groups) == [1e-12, 0.01]
     else:  # BatchScaledMomentum moves them; the network's optimizer never sees them
         assert [g["lr"] for g in groups] == [0.01]
         assert not any(p is weights for g in groups for p in g["params"])
-        assert frozen.net_.weight_optimizer_.lr == 1e-12
+        assert update.lr == 1e-12
 
 
 def test_batch_update_keeps_the_size_of_each_gradient():
@@ -343,3 +345,12 @@ def test_grid_search_routes_X_val(routing, flipped_cancer):
     est = LossValClassifier(**FAST).set_fit_request(X_val=True)
     grid = GridSearchCV(est, {"lr": [0.01, 0.003]}, cv=2).fit(X, y, X_val=X[:30])
     assert grid.best_estimator_.n_reference_ == 30
+
+
+def test_fit_leaves_the_global_torch_rng_alone(diabetes):
+    X, y = diabetes
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    LossValRegressor(max_epochs=1, random_state=0).fit(X, y)
+    torch.testing.assert_close(torch.rand(3), expected)  # the user's seed still holds

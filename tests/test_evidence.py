@@ -7,7 +7,7 @@ from sklearn.datasets import load_digits
 from sklearn.preprocessing import StandardScaler
 
 from skval import LossValClassifier
-from skval._loss import LossValLoss
+from skval._rowstate import RowState
 from skval.evaluation import auroc, inject_noise, kmeans_f1
 
 
@@ -46,7 +46,7 @@ def test_each_side_finds_its_own_noise(digits_fits):
 def test_no_ties_at_the_bottom(flipped_cancer):
     X, y, flipped, _ = flipped_cancer
     clf = LossValClassifier(random_state=0).fit(X, y)
-    weights = clf.net_.criterion_.data_weights.detach().numpy()
+    weights = clf.net_.rows_.weights.detach().numpy()
     clipped = weights == 0
     assert clipped.sum() > 40  # the positive clip catches many rows at 0 ...
     lowest = np.sort(clf.data_values_)[: len(flipped) // 10]
@@ -67,11 +67,11 @@ def test_without_the_clip_the_values_are_the_weights(flipped_cancer):
     X, y, _, _ = flipped_cancer
     clf = LossValClassifier(max_epochs=3, positive_weights=False, random_state=0).fit(X, y)
     np.testing.assert_array_equal(clf.data_values_,
-                                  clf.net_.criterion_.data_weights.detach().numpy())
+                                  clf.net_.rows_.weights.detach().numpy())
 
 
 def test_evidence_is_scaled_per_side():
-    crit = LossValLoss(6, "classification", torch.zeros(2, 1))
+    crit = RowState(6)
     idx = torch.tensor([0, 2, 4])
     task, ot = torch.tensor([1.0, 2.0, 4.0]), torch.tensor([-30.0, 10.0, 20.0])
     crit.record_evidence(idx, task, ot)
@@ -85,13 +85,13 @@ def test_evidence_is_scaled_per_side():
 
 
 def test_clip_records_how_far_below_zero():
-    crit = LossValLoss(4, "regression", torch.zeros(2, 1))
+    crit = RowState(4)
     with torch.no_grad():
-        crit.data_weights.copy_(torch.tensor([0.5, -0.25, -1.0, -0.5]))
-    crit.clip_weights(torch.tensor([0, 1, 2]))  # row 3 moved below 0 outside its batch
-    torch.testing.assert_close(crit.data_weights.detach(), torch.tensor([0.5, 0.0, 0.0, -0.5]))
-    crit.clip_weights(torch.tensor([0, 1, 2]), every_row=True)  # as under torch's optimizer
-    torch.testing.assert_close(crit.data_weights.detach(), torch.tensor([0.5, 0.0, 0.0, 0.0]))
+        crit.weights.copy_(torch.tensor([0.5, -0.25, -1.0, -0.5]))
+    crit.clip(torch.tensor([0, 1, 2]))  # row 3 moved below 0 outside its batch
+    torch.testing.assert_close(crit.weights.detach(), torch.tensor([0.5, 0.0, 0.0, -0.5]))
+    crit.clip(torch.tensor([0, 1, 2]), every_row=True)  # as under torch's optimizer
+    torch.testing.assert_close(crit.weights.detach(), torch.tensor([0.5, 0.0, 0.0, 0.0]))
     torch.testing.assert_close(crit.clipped, torch.tensor([0.0, -0.25, -1.0, 0.0]))
     # clipped rows just below 0, in the order of how far they were pushed: c / (1 + c) x 1e-3
-    torch.testing.assert_close(crit.data_values(), torch.tensor([0.5, -0.2e-3, -0.5e-3, 0.0]))
+    torch.testing.assert_close(crit.values(), torch.tensor([0.5, -0.2e-3, -0.5e-3, 0.0]))

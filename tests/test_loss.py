@@ -9,8 +9,11 @@ import torch
 from sklearn.datasets import make_classification
 
 from skval import LossValClassifier
-from skval._loss import _FULL_COST_MAX, LossValLoss
+from skval._loss import LossValLoss
+from skval._ot import FULL_COST_MAX as _FULL_COST_MAX
 from skval._ot import block_parts, n_blocks, sinkhorn, solve_blocks, solve_exact
+from skval._rowstate import RowState
+from skval._spec import reference_position
 from skval.evaluation import auroc, inject_noise
 
 
@@ -161,8 +164,9 @@ def _criterion(n_samples=600, n_ref=256, seed=0):
     rng = np.random.default_rng(seed)
     rows = np.sort(rng.choice(n_samples, n_ref, replace=False))
     X = torch.from_numpy(rng.normal(size=(n_samples, 4)).astype(np.float32))
-    crit = LossValLoss(n_samples, "classification", X[rows], reference_rows=torch.from_numpy(rows),
-                       random_state=3)
+    crit = LossValLoss("classification", X[rows],
+                       reference_position=reference_position(rows, np.arange(n_samples)),
+                       block_seed=3)
     return crit, X, rows
 
 
@@ -180,7 +184,7 @@ def test_reference_mask_leaves_out_the_batch_rows():
 def _loss_in_weights(crit, logits, y, idx, X, seed=7):
     """The criterion's loss as a function of the batch's weights (a fixed block split)."""
     def loss(weights):
-        crit._generator.manual_seed(seed)
+        crit.solver.generator.manual_seed(seed)
         return crit(logits, y, idx, X[idx], weights)
     return loss
 
@@ -206,7 +210,7 @@ def test_loss_gradient_in_the_weights(n_samples, n_rows):
     value = loss(weights)
     value.backward()
     # the loss is the task loss times the squared OT cost of the normalised weights
-    crit._generator.manual_seed(7)
+    crit.solver.generator.manual_seed(7)
     distance = crit.ot_distance(X[idx], y, idx, weights.detach())
     task = (weights.detach() * torch.nn.functional.cross_entropy(logits, y, reduction="none")).mean()
     assert value.item() == pytest.approx((task * distance ** 2).item(), rel=1e-12)
@@ -222,20 +226,21 @@ def test_loss_gradient_in_the_weights(n_samples, n_rows):
 
 def test_batch_leaf_gives_the_gradient_of_the_full_weights():
     # what the training step does (a batch-sized leaf, its gradient added to the n weights)
-    # equals autograd through data_weights[idx]
+    # equals autograd through weights[idx]
     crit, X, _ = _criterion(600)
+    rows = RowState(600, weight_update="row").start("cpu")
     idx = torch.randperm(600, generator=torch.Generator().manual_seed(0))[:200]
     y = torch.randint(0, 2, (200,), generator=torch.Generator().manual_seed(1))
     logits = torch.randn(200, 2, generator=torch.Generator().manual_seed(2), requires_grad=True)
     with torch.no_grad():
-        crit.data_weights.uniform_(0.2, 1.8)
-    _loss_in_weights(crit, logits, y, idx, X)(None).backward()
-    expected = crit.data_weights.grad.clone(), logits.grad.clone()
-    crit.data_weights.grad, logits.grad = None, None
-    leaf = crit.data_weights.detach()[idx].requires_grad_()
+        rows.weights.uniform_(0.2, 1.8)
+    _loss_in_weights(crit, logits, y, idx, X)(rows.weights[idx]).backward()
+    expected = rows.weights.grad.clone(), logits.grad.clone()
+    rows.weights.grad, logits.grad = None, None
+    leaf = rows.weights.detach()[idx].requires_grad_()
     _loss_in_weights(crit, logits, y, idx, X)(leaf).backward()
-    crit.add_weight_grad(idx, leaf.grad)
-    torch.testing.assert_close(crit.data_weights.grad, expected[0], rtol=0, atol=0)
+    rows.update.add_grad(idx, leaf.grad)
+    torch.testing.assert_close(rows.weights.grad, expected[0], rtol=0, atol=0)
     torch.testing.assert_close(logits.grad, expected[1], rtol=0, atol=0)
 
 
@@ -254,8 +259,8 @@ def test_label_term_of_the_cost(task):
     targets = torch.tensor([0, 1, 1]) if task == "classification" else torch.tensor([0.0, 1.0, -2.0])
     X = torch.tensor([[1.0, 0.0], [0.0, 2.0]])
     y = torch.tensor([1, 0]) if task == "classification" else torch.tensor([1.0, 0.0])
-    plain = LossValLoss(2, task, reference, cost_scale=2.0)
-    labelled = LossValLoss(2, task, reference, cost_scale=2.0, reference_targets=targets,
+    plain = LossValLoss(task, reference, cost_scale=2.0)
+    labelled = LossValLoss(task, reference, cost_scale=2.0, reference_targets=targets,
                            label_weight=0.5)
     features = torch.tensor([[0.5, 0.5, 0.5], [2.0, 2.0, 2.0]])  # squared distance / cost_scale
     torch.testing.assert_close(plain.cost(X, y), features)
@@ -270,24 +275,24 @@ def test_label_term_of_the_cost(task):
 
 
 def test_weight_gradient_buffer_is_reused_and_cleared():
-    crit, X, _ = _criterion(n_samples=100, n_ref=40)
-    y = torch.zeros(10, dtype=torch.long)
+    rows = RowState(100, weight_update="row").start("cpu")
+    update = rows.update
 
     def step(idx):
-        crit.add_weight_grad(idx, torch.arange(1.0, 11.0))
-        return crit.data_weights.grad
+        update.add_grad(idx, torch.arange(1.0, 11.0))
+        return rows.weights.grad
 
     first = step(torch.arange(0, 10)).clone()
     torch.testing.assert_close(first[:10], torch.arange(1.0, 11.0))
     assert not first[10:].any()
-    crit.data_weights.grad = None  # as zero_grad() does
+    rows.weights.grad = None  # as zero_grad() does
     second = step(torch.arange(50, 60))
-    assert second is crit._grad_buffer  # the same n-vector, rebuilt in place
+    assert second is update._grad_buffer  # the same n-vector, rebuilt in place
     assert not second[:10].any()
     torch.testing.assert_close(second[50:60], torch.arange(1.0, 11.0))
     assert np.count_nonzero(second.numpy()) == 10
     # a gradient that is already there (zero_grad(set_to_none=False), accumulation) is added to
-    crit.data_weights.grad = torch.ones(100)
+    rows.weights.grad = torch.ones(100)
     third = step(torch.arange(50, 60))
     torch.testing.assert_close(third[50:60], second[50:60] + 1)
     assert (third[:50] == 1).all()

@@ -161,14 +161,15 @@ def _outputs(est, X):
     """
     net = est.net_
     predict = est.predict_proba(X) if hasattr(est, "predict_proba") else est.predict(X)
-    update = vars(net.weight_optimizer_) if net.weight_optimizer_ is not None else {}
+    update = vars(net.rows_.update)
+    optimizers = [net.optimizer_] + ([update["optimizer"]] if "optimizer" in update else [])
     # (torch keeps the step count of a non-fused optimizer on the CPU whatever the device)
-    moments = [t for state in net.optimizer_.state.values()
+    moments = [t for optimizer in optimizers for state in optimizer.state.values()
                for key, t in state.items() if key != "step"]
     tensors = [*net.module_.state_dict().values(), *net.criterion_.state_dict().values(),
-               *moments, *update.values()]
+               *net.rows_.state_dict().values(), *moments, *update.values()]
     return {"predict": np.asarray(predict), "data_values": est.data_values_,
-            "weights": net.criterion_.data_values().cpu().numpy(),
+            "weights": net.rows_.values().cpu().numpy(),
             "devices": np.array(sorted({t.device.type for t in tensors if torch.is_tensor(t)}))}
 
 
@@ -205,8 +206,7 @@ def test_every_tensor_goes_through_skorch_device_mapping(fitted_kinds):
         _TensorRefusingPickler(io.BytesIO()).dump(est)
         # pickled together, the weight update still moves the criterion's weights
         loaded = pickle.loads(pickle.dumps(est))
-        if est.weight_update == "batch":
-            assert loaded.net_.weight_optimizer_.weights is loaded.net_.criterion_.data_weights
+        assert loaded.net_.rows_.update.weights is loaded.net_.rows_.weights
 
 
 def test_pickle_loads_in_a_process_without_cuda(fitted_kinds, diabetes, tmp_path):
@@ -273,7 +273,7 @@ def test_refit_resets_weights_and_handles_new_length(diabetes):
     np.testing.assert_array_equal(first, again)  # a new fit starts from w = 1 again
     shorter = est.fit(X[:100], y[:100]).data_values_
     assert shorter.shape == (100,)
-    assert est.net_.criterion_.data_weights.shape == (100,)
+    assert est.net_.rows_.weights.shape == (100,)
 
 
 # ---------------------------------------------------------------- concurrency

@@ -82,3 +82,32 @@ def test_a_step_touches_only_the_batch_rows():
     np.testing.assert_array_equal(changed.numpy(), [5, 6])  # rows 0, 1 wait for their replay
     update.catch_up(torch.tensor([0, 1]))
     assert weights[0] < before[0] and weights[1] > before[1]
+
+
+@pytest.mark.parametrize("weight_update", ["batch", "row"])
+def test_row_state_travels_whole(weight_update):
+    """export / load: every row's state, in parts (the processes' shards), comes back."""
+    from skval._rowstate import RowState
+
+    def state():
+        return RowState(10, weight_update=weight_update, record_history=True,
+                        n_classes=3).start("cpu")
+
+    trained, gen = state(), torch.Generator().manual_seed(0)
+    for _ in range(5):
+        idx = torch.randperm(10, generator=gen)[:4]
+        trained.read(idx)
+        trained.log_prior(torch.randint(0, 3, (4,), generator=gen))
+        trained.step(idx, torch.randn(4, generator=gen), torch.randn(4, generator=gen))
+        trained.end_epoch()
+    loaded = state()
+    parts = [np.array([0, 2, 4, 6, 8]), np.array([1, 3, 5, 7, 9])]
+    loaded.load([(rows, trained.export(rows)) for rows in parts])
+    before, after = trained.export(), loaded.export()
+    for key, value in before["per_row"].items():  # weights, clip record, evidence, moments, history
+        torch.testing.assert_close(after["per_row"][key], value, rtol=0, atol=0, msg=key)
+    np.testing.assert_array_equal(loaded.values(), trained.values())
+    # shared: the parts' label counts add up, the running scales are averaged
+    torch.testing.assert_close(loaded.class_counts, 2 * trained.class_counts)
+    torch.testing.assert_close(loaded.evidence_sq, trained.evidence_sq)
+    assert loaded.evidence_steps == trained.evidence_steps == 5
