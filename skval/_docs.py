@@ -154,8 +154,8 @@ COMMON_ATTRIBUTES = """
         harmful. A high label side with an ordinary feature side points to a wrong
         label; a high feature side to a corrupted or out-of-distribution row.
     net_ : skorch.NeuralNet
-        The trained net; ``net_.module_`` is the network, ``net_.criterion_`` owns
-        the data weights.
+        The trained net; ``net_.module_`` is the network, ``net_.rows_`` (a
+        ``RowState``) owns the data weights and all else the run keeps per row.
     n_epochs_ : int
         Epochs actually run (fewer than ``max_epochs`` if ``fit`` was interrupted
         with Ctrl-C; the values reached so far are kept and a warning is issued).

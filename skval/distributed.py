@@ -65,7 +65,8 @@ def _parser():
     p.add_argument("--params", default="{}",
                    help="estimator parameters as a JSON object, e.g. "
                         "'{\"max_epochs\": 30, \"random_state\": 0}' (default: {}); without "
-                        "random_state, rank 0 draws one and the saved estimator keeps it")
+                        "random_state, rank 0 draws a seed for the run and the saved estimator's "
+                        "random_state stays as given")
     p.add_argument("--values", required=True, help="output CSV of the values")
     p.add_argument("--model", default=None, help="also pickle the fitted estimator here")
     p.add_argument("--overwrite", action="store_true", help="replace existing output files")
