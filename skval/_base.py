@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 import inspect
-import numbers
 import threading
 import warnings
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from ._callbacks import WeightHistory
+from ._issues import IssuesMixin
 from ._loss import LossValLoss
 from ._mlp import MLP
 from ._net import LossValNet, RowDataset, batch_collate
@@ -94,7 +94,7 @@ class _Prepared:
     row_index: object              # a DataFrame's index, or None
 
 
-class _BaseLossVal(BaseEstimator):
+class _BaseLossVal(IssuesMixin, BaseEstimator):
     """What LossValClassifier and LossValRegressor share.
 
     ``fit`` runs in named steps: check the parameters and the data
@@ -365,47 +365,6 @@ class _BaseLossVal(BaseEstimator):
         index = self._row_index if self._row_index is not None else pd.RangeIndex(len(self.data_values_))
         series = pd.Series(self.data_values_, index=index, name="data_value")
         return series.sort_values(kind="stable") if sort else series
-
-    def worst_rows(self, X, y=None, k=10):
-        """The ``k`` lowest-valued rows of the training data, with their values.
-
-        Parameters
-        ----------
-        X : DataFrame or array-like of shape (n_samples, n_features)
-            The data passed to ``fit`` (same rows, same order).
-        y : array-like of shape (n_samples,) or None, default=None
-            Its targets; added as a ``"target"`` column when given.
-        k : int, default=10
-            How many rows.
-
-        Returns
-        -------
-        rows : pandas.DataFrame
-            The ``k`` rows sorted from the lowest value, indexed like
-            ``values_series``, with the features, ``"target"``, ``"data_value"``,
-            ``"rank"`` (1 = lowest value) and the two columns of ``evidence_``,
-            ``"label_evidence"`` and ``"feature_evidence"``, which tell a wrong
-            label from a corrupted row.
-        """
-        pd = _import_pandas()
-        values = self.values_series()
-        if len(X) != len(values):
-            raise ValueError(
-                f"X has {len(X)} rows but the estimator was fitted on {len(values)}; "
-                "pass the training data."
-            )
-        if not (isinstance(k, numbers.Integral) and k > 0):
-            raise ValueError(f"k must be a positive int, got {k!r}.")
-        frame = pd.DataFrame(X).copy() if hasattr(X, "columns") else pd.DataFrame(np.asarray(X))
-        frame.index = values.index
-        if y is not None:
-            if len(y) != len(values):
-                raise ValueError(f"y has {len(y)} rows, X has {len(values)}.")
-            frame["target"] = np.asarray(y)
-        frame["data_value"] = values.to_numpy()
-        frame["rank"] = value_ranks(values)
-        frame["label_evidence"], frame["feature_evidence"] = self.evidence_.T
-        return frame.sort_values("rank").head(k)
 
     def _batch_size(self, n, self_reference, cap=_AUTO_BATCH_MAX):
         if self.batch_size == "auto":
