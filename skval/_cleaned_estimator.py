@@ -9,15 +9,14 @@ from __future__ import annotations
 
 import numpy as np
 from sklearn import get_config
-from sklearn.base import BaseEstimator, MetaEstimatorMixin, clone, is_classifier, is_regressor
+from sklearn.base import BaseEstimator, MetaEstimatorMixin, clone
 from sklearn.pipeline import Pipeline
 from sklearn.utils import get_tags
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted, has_fit_parameter
 
-from ._classifier import LossValClassifier
-from ._cleaning import _CUT_DOC, _SHARE_DOC, LossValCleaner, groups_for_cap, value_weights
-from ._regressor import LossValRegressor
+from ._cleaning import (_CUT_DOC, _SHARE_DOC, LossValCleaner, default_valuer, groups_for_cap,
+                        value_weights)
 
 __all__ = ["CleanedEstimator"]
 
@@ -179,11 +178,8 @@ class CleanedEstimator(MetaEstimatorMixin, BaseEstimator):
         """The valuer to clone: the given one, or the default for the estimator's type."""
         if self.valuer is not None:
             return self.valuer
-        if is_classifier(self.estimator):
-            return LossValClassifier(random_state=self.random_state)
-        if is_regressor(self.estimator):
-            return LossValRegressor(random_state=self.random_state)
-        return None  # LossValCleaner chooses by the target
+        # None for an estimator of neither type: LossValCleaner then chooses by the target
+        return default_valuer(self.random_state, estimator=self.estimator)
 
     # ------------------------------------------------------------------ delegation
     @property

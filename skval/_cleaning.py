@@ -8,21 +8,20 @@ least average size (``n_samples / n_classes`` rows) loses at most
 size over the average size. A rare class gets low values for being rare, not for
 being wrong (on clean imbalanced data the minority takes most of the lowest
 values, and removing even a few of its rows cost ROC AUC); the cap keeps it.
+The rules themselves live in ``skval._selection``, shared with the command line.
 """
 
 from __future__ import annotations
 
-import numbers
-
 import numpy as np
 from sklearn.base import BaseEstimator, clone, is_classifier, is_regressor
 from sklearn.utils import _safe_indexing
-from sklearn.utils.multiclass import type_of_target
 from sklearn.utils.validation import check_is_fitted
 
 from ._classifier import LossValClassifier
 from ._regressor import LossValRegressor
-from .evaluation import _two_means_split
+from ._selection import (check_cut, check_share, class_groups, rows_to_remove, size_factors,
+                         targets_are_classes)
 
 __all__ = ["LossValCleaner"]
 
@@ -49,29 +48,6 @@ def n_rows(data):
     return data.shape[0] if hasattr(data, "shape") else len(np.asarray(data))
 
 
-def check_cut(cut, n_samples):
-    """Raise unless ``cut`` is "kmeans", a float in (0, 1) or an int in [0, n_samples)."""
-    if isinstance(cut, str):
-        if cut != "kmeans":
-            raise ValueError(f"cut must be 'kmeans', a float in (0, 1) or an int >= 0, got {cut!r}.")
-        return
-    if isinstance(cut, (bool, np.bool_)) or not isinstance(cut, numbers.Real):
-        raise TypeError(f"cut must be 'kmeans', a float in (0, 1) or an int >= 0, got {cut!r}.")
-    if isinstance(cut, numbers.Integral):
-        if not 0 <= cut < n_samples:
-            raise ValueError(f"cut as a count of rows must be in [0, {n_samples}), got {cut}.")
-    elif not 0 < cut < 1:
-        raise ValueError(f"cut as a fraction of rows must be in (0, 1), got {cut!r}.")
-
-
-def check_share(max_class_share):
-    """Raise unless ``max_class_share`` is a real number in [0, 1)."""
-    if isinstance(max_class_share, (bool, np.bool_)) or not isinstance(max_class_share, numbers.Real):
-        raise TypeError(f"max_class_share must be a float in [0, 1), got {max_class_share!r}.")
-    if not 0 <= max_class_share < 1:
-        raise ValueError(f"max_class_share must be in [0, 1), got {max_class_share!r}.")
-
-
 def check_data_values(valuer, n_samples):
     """The fitted valuer's ``data_values_``, checked to be one finite value per row."""
     values = getattr(valuer, "data_values_", None)
@@ -88,50 +64,7 @@ def check_data_values(valuer, n_samples):
     return values
 
 
-# ----------------------------------------------------------------------------- the cut
-
-def lowest_rows(values, count):
-    """Mask of the ``count`` rows with the lowest values (ties: earlier rows first)."""
-    mask = np.zeros(len(values), bool)
-    mask[np.argsort(values, kind="stable")[:count]] = True
-    return mask
-
-
-def removal_candidates(values, cut):
-    """Mask of the rows that ``cut`` marks as harmful, before the cap per class."""
-    if isinstance(cut, str):  # "kmeans"
-        threshold = _two_means_split(values)
-        if threshold >= values.max():  # one cluster only: all values equal
-            return np.zeros(len(values), bool)
-        return values <= threshold
-    if isinstance(cut, numbers.Integral):
-        return lowest_rows(values, int(cut))
-    return lowest_rows(values, int(round(cut * len(values))))
-
-
-def size_factors(groups):
-    """Per group: the square of its size over the average group size, at most 1."""
-    labels, sizes = np.unique(groups, return_counts=True)
-    return dict(zip(labels, np.minimum(1.0, sizes / sizes.mean()) ** 2))
-
-
-def cap_per_group(values, candidates, groups, max_share):
-    """Keep, in each group, only its lowest-valued candidates, at most
-    ``floor(max_share * size_factor * size)`` of them."""
-    removed = np.zeros(len(values), bool)
-    for group, factor in size_factors(groups).items():
-        members = groups == group
-        limit = int(np.floor(max_share * factor * members.sum()))
-        rows = np.flatnonzero(members & candidates)
-        rows = rows[np.argsort(values[rows], kind="stable")][:limit]
-        removed[rows] = True
-    return removed
-
-
-def rows_to_remove(values, groups, cut="kmeans", max_class_share=0.5):
-    """Mask of the rows to remove: the candidates of ``cut``, capped per group."""
-    return cap_per_group(values, removal_candidates(values, cut), groups, max_class_share)
-
+# ----------------------------------------------------------------------------- weights
 
 def value_weights(values, groups):
     """Sample weights from values: clipped at 0 and divided by their group's mean value.
@@ -152,33 +85,46 @@ def value_weights(values, groups):
 
 # ----------------------------------------------------------------------------- the valuer
 
-def targets_are_classes(y):
-    """Whether ``y`` holds class labels: binary, or multiclass and not floats."""
-    kind = type_of_target(y, input_name="y")
-    if kind == "binary":
-        return True
-    return kind == "multiclass" and not np.issubdtype(np.asarray(y).dtype, np.floating)
+def default_valuer(random_state, *, estimator=None, y=None):
+    """The valuer used when none is given: one rule for the cleaner and ``CleanedEstimator``.
 
+    Parameters
+    ----------
+    random_state : int, RandomState instance or None
+        Seeds the valuer.
+    estimator : estimator or None, default=None
+        The model to be trained on the cleaned rows: a classifier gets a
+        LossValClassifier, a regressor a LossValRegressor.
+    y : array-like or None, default=None
+        Decides when ``estimator`` does not: class labels (see
+        ``targets_are_classes``) get a LossValClassifier, other targets a
+        LossValRegressor.
 
-def default_valuer(y, random_state):
-    """A LossValClassifier for class labels, else a LossValRegressor."""
-    if targets_are_classes(y):
-        return LossValClassifier(random_state=random_state)
-    return LossValRegressor(random_state=random_state)
+    Returns
+    -------
+    valuer : LossValClassifier, LossValRegressor or None
+        ``None`` when neither ``estimator`` nor ``y`` decides.
+    """
+    if estimator is not None and (is_classifier(estimator) or is_regressor(estimator)):
+        classes = is_classifier(estimator)
+    elif y is not None:
+        classes = targets_are_classes(y)
+    else:
+        return None
+    return (LossValClassifier if classes else LossValRegressor)(random_state=random_state)
 
 
 def groups_for_cap(valuer, y):
     """The classes of ``y`` when the valuing is a classification, else one group."""
     by_class = is_classifier(valuer) or (not is_regressor(valuer) and targets_are_classes(y))
-    y = np.asarray(y)
-    return y.reshape(len(y), -1)[:, 0] if by_class else np.zeros(len(y), int)
+    return class_groups(y, by_class)
 
 
 def fit_valuer(estimator, X, y, X_val, y_val, random_state):
     """Clone ``estimator`` (or build the default one) and fit it; returns it and its values."""
     if y is None:
         raise ValueError("valuing rows requires y to be passed, but the target y is None.")
-    valuer = default_valuer(y, random_state) if estimator is None else clone(estimator)
+    valuer = default_valuer(random_state, y=y) if estimator is None else clone(estimator)
     if X_val is None and y_val is None:
         valuer.fit(X, y)
     else:

@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-import tempfile
 
 import numpy as np
 
 from ._base import value_ranks
 from ._classifier import LossValClassifier
-from ._cleaning import check_cut, check_share, rows_to_remove
+from ._io import FileError, check_outputs, read_csv, write_atomically
 from ._regressor import LossValRegressor
+from ._selection import check_cut, check_share, class_groups, rows_to_remove
 
 _MAX_CLASSES_AUTO = 20
 
@@ -86,18 +85,10 @@ def _fail(message):
 
 
 def _read(path, target):
-    import pandas as pd
-
     try:
-        frame = pd.read_csv(path)
-    except FileNotFoundError:
-        _fail(f"no such file: {path}")
-    except pd.errors.EmptyDataError:
-        _fail(f"{path} is empty")
-    if frame.empty:
-        _fail(f"{path} has a header but no rows")
-    if target not in frame.columns:
-        _fail(f"column {target!r} not in {path}; columns: {', '.join(map(str, frame.columns))}")
+        frame = read_csv(path, target)
+    except FileError as error:
+        _fail(str(error))
     if frame[target].isna().any():
         rows = np.flatnonzero(frame[target].isna().to_numpy())[:5].tolist()
         _fail(f"target column {target!r} has missing values (rows {rows})")
@@ -135,32 +126,6 @@ def _preprocessor(X):
         ("numeric", numeric, make_column_selector(dtype_include=np.number)),
         ("categorical", categorical, make_column_selector(dtype_exclude=np.number)),
     ])
-
-
-def _check_outputs(source, outputs, overwrite):
-    """Refuse an output that is the input, that two outputs share, or that exists unasked."""
-    outputs = [path for path in outputs if path]
-    real = [os.path.realpath(path) for path in outputs]
-    for path, resolved in zip(outputs, real):
-        if resolved == os.path.realpath(source):
-            _fail(f"{path} is the input file; refusing to write over it, choose another path")
-        if real.count(resolved) > 1:
-            _fail(f"{path} is given for two outputs; choose a path for each")
-        if not overwrite and os.path.exists(path):
-            _fail(f"{path} exists; pass --overwrite to replace it, or choose another path")
-
-
-def _write_atomically(path, write):
-    """``write(tmp)`` to a temporary file beside ``path``, then rename it to ``path``."""
-    folder, name = os.path.split(os.path.abspath(path))
-    handle, tmp = tempfile.mkstemp(dir=folder, prefix=f".{name}.", suffix=os.path.splitext(name)[1])
-    os.close(handle)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
 
 
 def _is_identifier(column):
@@ -202,7 +167,7 @@ def _save_plot(values, args):
 
     ax = plot_values(values)
     ax.set_title(f"LossVal values of {args.csv}")
-    _write_atomically(args.plot, lambda tmp: ax.figure.savefig(tmp, dpi=100, bbox_inches="tight"))
+    write_atomically(args.plot, lambda tmp: ax.figure.savefig(tmp, dpi=100, bbox_inches="tight"))
     print(f"plot -> {args.plot}")
 
 
@@ -234,14 +199,14 @@ def _save_values(values, frame, ids, output):
     table = values.rename_axis("row").to_frame().assign(rank=value_ranks(values))
     for position, name in enumerate(ids):
         table.insert(position, name, frame[name].to_numpy())
-    _write_atomically(output, lambda tmp: table.to_csv(tmp))
+    write_atomically(output, lambda tmp: table.to_csv(tmp))
 
 
 def _save_kept_rows(values, frame, y, task, args):
-    groups = y.to_numpy() if task == "classification" else np.zeros(len(values), int)
+    groups = class_groups(y, task == "classification")
     removed = rows_to_remove(values.to_numpy(), groups, args.cut, args.max_class_share)
     kept = frame.iloc[np.flatnonzero(~removed)]
-    _write_atomically(args.kept_rows, lambda tmp: kept.to_csv(tmp, index=False))
+    write_atomically(args.kept_rows, lambda tmp: kept.to_csv(tmp, index=False))
     print(f"kept {len(kept)} of {len(frame)} rows -> {args.kept_rows}")
 
 
@@ -250,7 +215,10 @@ def main(argv=None):
     args = _parser().parse_args(argv)
     _check_args(args)
     output = args.output or f"{args.csv}.values.csv"
-    _check_outputs(args.csv, [output, args.plot, args.kept_rows], args.overwrite)
+    try:
+        check_outputs(args.csv, [output, args.plot, args.kept_rows], args.overwrite)
+    except FileError as error:
+        _fail(str(error))
     frame = _read(args.csv, args.target)
     try:
         check_cut(args.cut, len(frame))

@@ -19,8 +19,8 @@ import torch
 import torch.distributed as dist
 
 from ._classifier import LossValClassifier
-from ._cli import _write_atomically
 from ._distributed import _limit_threads, fit_in_group
+from ._io import FileError, check_outputs, read_csv, require_file, write_atomically
 from ._regressor import LossValRegressor
 
 __all__ = ["main"]
@@ -94,15 +94,10 @@ def _params(text, rank):
 
 def _refusal(args):
     """Why rank 0 must not write the outputs, or None."""
-    outputs = [path for path in (args.values, args.model) if path]
-    real = [os.path.realpath(path) for path in outputs]
-    if len(set(real)) < len(real):
-        return "--values and --model name the same file; choose a path for each"
-    for path, resolved in zip(outputs, real):
-        if resolved == os.path.realpath(args.data):
-            return f"{path} is the input file; refusing to write over it"
-        if os.path.exists(path) and not args.overwrite:
-            return f"{path} exists; pass --overwrite to replace it, or choose another path"
+    try:
+        check_outputs(args.data, [args.values, args.model], args.overwrite)
+    except FileError as error:
+        return str(error)
     return None
 
 
@@ -121,25 +116,27 @@ def _init_group(params, timeout, under_torchrun):
 
 def _read(path, target, rank):
     """Features and target of the data file."""
-    if not os.path.exists(path):
-        _fail(f"no such file: {path}", rank)
-    if path.endswith(".npy"):
-        data = np.load(path)
-        try:
-            column = int(target)
-        except ValueError:
-            _fail(f"--target must be a column number for a .npy file, got {target!r}", rank)
-        if data.ndim != 2 or not -data.shape[1] <= column < data.shape[1]:
-            _fail(f"{path} holds an array of shape {data.shape}; --target {column} is not "
-                  "one of its columns", rank)
-        return np.delete(data, column, axis=1), data[:, column]
-    from ._base import _import_pandas
-
-    frame = _import_pandas().read_csv(path)
-    if target not in frame.columns:
-        _fail(f"column {target!r} not in {path}; columns: {', '.join(map(str, frame.columns))}",
-              rank)
+    try:
+        if path.endswith(".npy"):
+            require_file(path)
+            return _read_npy(path, target, rank)
+        frame = read_csv(path, target)
+    except FileError as error:
+        _fail(str(error), rank)
     return frame.drop(columns=[target]), frame[target].to_numpy()
+
+
+def _read_npy(path, target, rank):
+    """Features and target of a .npy file; ``target`` is a column number."""
+    data = np.load(path)
+    try:
+        column = int(target)
+    except ValueError:
+        _fail(f"--target must be a column number for a .npy file, got {target!r}", rank)
+    if data.ndim != 2 or not -data.shape[1] <= column < data.shape[1]:
+        _fail(f"{path} holds an array of shape {data.shape}; --target {column} is not "
+              "one of its columns", rank)
+    return np.delete(data, column, axis=1), data[:, column]
 
 
 def _write(args, est):
@@ -154,9 +151,9 @@ def _write(args, est):
         with open(tmp, "wb") as f:
             pickle.dump(est, f)
 
-    _write_atomically(args.values, values)
+    write_atomically(args.values, values)
     if args.model:
-        _write_atomically(args.model, model)
+        write_atomically(args.model, model)
 
 
 def main(argv=None):

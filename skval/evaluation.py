@@ -23,6 +23,9 @@ from sklearn.base import clone, is_classifier
 from sklearn.metrics import roc_auc_score
 from sklearn.utils import check_random_state
 
+from ._noise import inject_noise
+from ._selection import check_values_mask, lowest, two_means_split, value_order
+
 __all__ = [
     "inject_noise",
     "kmeans_f1",
@@ -34,124 +37,6 @@ __all__ = [
     "addition_curve",
     "selection_curve",
 ]
-
-_KINDS = ("label", "feature", "mixed")
-_TASKS = ("classification", "regression")
-
-
-def _check_values_mask(values, noisy):
-    values = np.asarray(values, dtype=np.float64)
-    noisy = np.asarray(noisy)
-    if values.ndim != 1 or noisy.shape != values.shape:
-        raise ValueError(
-            f"values and noisy must be 1-D of the same length, got shapes {values.shape} and {noisy.shape}."
-        )
-    if noisy.dtype != bool:
-        raise TypeError(f"noisy must be a boolean mask, got dtype {noisy.dtype}.")
-    if not np.isfinite(values).all():
-        raise ValueError("values contain NaN or infinity.")
-    return values, noisy
-
-
-def inject_noise(X, y, *, kind="label", rate=0.2, task="classification", random_state=None):
-    """Corrupt a copy of ``(X, y)`` and return it with the mask of corrupted rows.
-
-    Parameters
-    ----------
-    X : array-like of shape (n_samples, n_features)
-        Features (left untouched by label noise).
-    y : array-like of shape (n_samples,)
-        Targets.
-    kind : {"label", "feature", "mixed"}, default="label"
-        Which noise to inject (see the module docstring).
-    rate : float in [0, 1], default=0.2
-        Fraction of rows to corrupt; ``round(n * rate)`` rows are corrupted.
-    task : {"classification", "regression"}, default="classification"
-        How label noise is made: another class, or another row's target.
-    random_state : int, RandomState instance or None, default=None
-        Seeds the choice of rows and the noise.
-
-    Returns
-    -------
-    X_noisy : ndarray of shape (n_samples, n_features)
-        A float copy of ``X``, with feature noise where asked.
-    y_noisy : ndarray of shape (n_samples,)
-        A copy of ``y``, with label noise where asked.
-    noisy : ndarray of bool, shape (n_samples,)
-        True for the corrupted rows.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from skval.evaluation import inject_noise
-    >>> X, y = np.zeros((10, 2)), np.arange(10) % 2
-    >>> _, y_noisy, noisy = inject_noise(X, y, rate=0.3, random_state=0)
-    >>> int(noisy.sum()), bool((y_noisy != y)[noisy].all())
-    (3, True)
-    """
-    if kind not in _KINDS:
-        raise ValueError(f"kind must be one of {_KINDS}, got {kind!r}.")
-    if task not in _TASKS:
-        raise ValueError(f"task must be one of {_TASKS}, got {task!r}.")
-    if not 0 <= rate <= 1:
-        raise ValueError(f"rate must be in [0, 1], got {rate!r}.")
-    X_noisy = np.array(X, dtype=np.float64)  # always a copy
-    y_noisy = np.array(y)
-    if X_noisy.ndim != 2 or y_noisy.ndim != 1 or len(X_noisy) != len(y_noisy):
-        raise ValueError(
-            f"X must be 2-D and y 1-D with as many rows, got shapes {X_noisy.shape} and {y_noisy.shape}."
-        )
-    rng = check_random_state(random_state)
-    n = len(y_noisy)
-    n_noisy = int(round(n * rate))
-    rows = rng.permutation(n)[:n_noisy]
-    if kind == "label":
-        label_rows, feature_rows = rows, rows[:0]
-    elif kind == "feature":
-        label_rows, feature_rows = rows[:0], rows
-    else:
-        label_rows, feature_rows = rows[: n_noisy // 2], rows[n_noisy // 2 :]
-
-    if len(label_rows):
-        if task == "classification":
-            classes = np.unique(y_noisy)
-            if len(classes) < 2:
-                raise ValueError("label noise needs at least 2 classes in y.")
-            codes = np.searchsorted(classes, y_noisy[label_rows])
-            shift = rng.randint(1, len(classes), size=len(label_rows))  # never 0: a different class
-            y_noisy[label_rows] = classes[(codes + shift) % len(classes)]
-        else:
-            # another row's target: a random row other than the row itself
-            others = rng.randint(0, n - 1, size=len(label_rows))
-            others = others + (others >= label_rows)
-            y_noisy[label_rows] = np.asarray(y)[others]
-    if len(feature_rows):
-        scale = X_noisy.std(axis=0)
-        scale = np.where(scale > 0, scale, 1.0)
-        X_noisy[feature_rows] += rng.normal(size=(len(feature_rows), X_noisy.shape[1])) * scale
-
-    noisy = np.zeros(n, bool)
-    noisy[rows] = True
-    return X_noisy, y_noisy, noisy
-
-
-def _two_means_split(values):
-    """Threshold of the exact 1-D 2-means clustering: values <= it form the low cluster."""
-    v = np.sort(values)
-    n = len(v)
-    if n < 2 or v[0] == v[-1]:
-        return v[-1]
-    csum = np.cumsum(v)
-    csum2 = np.cumsum(v * v)
-    k = np.arange(1, n)  # size of the low cluster
-    low_sse = csum2[:-1] - csum[:-1] ** 2 / k
-    high_sum = csum[-1] - csum[:-1]
-    high_sse = (csum2[-1] - csum2[:-1]) - high_sum**2 / (n - k)
-    sse = low_sse + high_sse
-    # splits are only allowed between distinct values
-    sse[v[1:] == v[:-1]] = np.inf
-    return v[np.argmin(sse)]
-
 
 def kmeans_f1(values, noisy):
     """F1 of predicting the low cluster of an exact 1-D 2-means as noisy.
@@ -174,8 +59,8 @@ def kmeans_f1(values, noisy):
     >>> kmeans_f1([0.1, 0.2, 0.9, 1.0, 1.1], [True, True, False, False, False])
     1.0
     """
-    values, noisy = _check_values_mask(values, noisy)
-    predicted = values <= _two_means_split(values)
+    values, noisy = check_values_mask(values, noisy)
+    predicted = values <= two_means_split(values)
     tp = np.sum(predicted & noisy)
     if tp == 0:
         return 0.0
@@ -199,7 +84,7 @@ def auroc(values, noisy):
     auroc : float
         1.0 when every noisy row has a lower value than every clean row, 0.5 at random.
     """
-    values, noisy = _check_values_mask(values, noisy)
+    values, noisy = check_values_mask(values, noisy)
     if noisy.all() or not noisy.any():
         raise ValueError("auroc needs both noisy and clean rows.")
     return float(roc_auc_score(noisy, -values))
@@ -222,12 +107,11 @@ def precision_at_k(values, noisy, k=None):
     precision : float
         Share of noisy rows among the ``k`` lowest-valued rows.
     """
-    values, noisy = _check_values_mask(values, noisy)
+    values, noisy = check_values_mask(values, noisy)
     k = int(noisy.sum()) if k is None else int(k)
     if not 1 <= k <= len(values):
         raise ValueError(f"k must be in [1, {len(values)}], got {k}.")
-    lowest = np.argsort(values, kind="stable")[:k]
-    return float(noisy[lowest].mean())
+    return float(noisy[lowest(values, k)].mean())
 
 
 def detection_scores(values, noisy):
@@ -269,10 +153,10 @@ def discovery_curve(values, noisy):
     found : ndarray of shape (n_samples + 1,)
         Fraction of the noisy rows found among them.
     """
-    values, noisy = _check_values_mask(values, noisy)
+    values, noisy = check_values_mask(values, noisy)
     if not noisy.any():
         raise ValueError("discovery_curve needs at least one noisy row.")
-    order = np.argsort(values, kind="stable")
+    order = value_order(values)
     found = np.concatenate([[0], np.cumsum(noisy[order])]) / noisy.sum()
     inspected = np.arange(len(values) + 1) / len(values)
     return inspected, found
@@ -313,7 +197,7 @@ def removal_curve(estimator, X, y, values, X_test, y_test, *, remove="high",
         raise ValueError(f"remove must be 'high' or 'low', got {remove!r}.")
     values = _check_curve_inputs(X, y, values)
     fractions = _check_fractions(fractions, "fractions", low_open=False, high_open=True)
-    order = _value_order(values, "high" if remove == "high" else "low")
+    order = value_order(values, remove)
     subsets = [order[int(round(frac * len(values))):] for frac in fractions]
     return fractions, _subset_scores(estimator, X, y, subsets, X_test, y_test, scoring)
 
@@ -460,12 +344,6 @@ def _check_fractions(fractions, name, *, low_open, high_open):
     return fractions
 
 
-def _value_order(values, first):
-    """Row numbers sorted by value, lowest first (``first="low"``) or highest first."""
-    order = np.argsort(values, kind="stable")
-    return order[::-1] if first == "high" else order
-
-
 def _at_least_one(fraction, n):
     return max(1, int(round(fraction * n)))
 
@@ -484,7 +362,7 @@ def _first_rows(values, fraction, first, groups):
     chosen = []
     for group in np.unique(groups):
         members = np.flatnonzero(groups == group)
-        order = members[_value_order(values[members], first)]
+        order = members[value_order(values[members], first)]
         chosen.append(order[:_at_least_one(fraction, len(members))])
     return np.concatenate(chosen)
 

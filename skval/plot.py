@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .evaluation import _check_values_mask, discovery_curve
+from ._selection import check_values_mask
+from .evaluation import discovery_curve
 
 __all__ = ["plot_values", "plot_history", "plot_discovery", "plot_removal", "plot_addition",
            "plot_selection"]
@@ -71,7 +72,7 @@ def plot_values(values, noisy=None, *, bins=40, ax=None):
     if noisy is None:
         ax.hist(values, bins=edges, color="tab:blue", alpha=0.8, label="all rows")
     else:
-        values, noisy = _check_values_mask(values, noisy)
+        values, noisy = check_values_mask(values, noisy)
         ax.hist(values[~noisy], bins=edges, color="tab:blue", alpha=0.6, label="clean rows")
         ax.hist(values[noisy], bins=edges, color="tab:red", alpha=0.6, label="noisy rows")
     ax.set_xlabel("data value (low = harmful)")
@@ -109,7 +110,7 @@ def plot_history(history, noisy=None, *, max_rows=200, random_state=0, ax=None):
     if history.ndim != 2:
         raise ValueError(f"history must be 2-D (n_epochs, n_samples), got shape {history.shape}.")
     n_epochs, n = history.shape
-    noisy = np.zeros(n, bool) if noisy is None else _check_values_mask(history[-1], noisy)[1]
+    noisy = np.zeros(n, bool) if noisy is None else check_values_mask(history[-1], noisy)[1]
     rows = np.random.RandomState(random_state).permutation(n)[:max_rows]
     epochs = np.arange(1, n_epochs + 1)
     ax = _axes(ax)

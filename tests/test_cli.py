@@ -106,7 +106,7 @@ def test_cli_never_replaces_a_file_unasked(tmp_path, capsys):
 # ----------------------------------------------------------------------------- kept rows, safety, identifiers
 
 def test_cli_kept_rows_are_the_file_rows_without_the_flipped_ones(noisy_csv, tmp_path, capsys):
-    from skval._cleaning import rows_to_remove
+    from skval._selection import rows_to_remove
 
     path, flipped = noisy_csv
     kept_path = tmp_path / "kept.csv"
@@ -144,25 +144,6 @@ def test_cli_refuses_one_path_for_two_outputs(small_csv, tmp_path, capsys):
         main([str(small_csv), "--target", "y", "-o", str(tmp_path / "a.csv"),
               "--kept-rows", str(tmp_path / "a.csv")])
     assert "is given for two outputs" in capsys.readouterr().err
-
-
-def test_interrupted_write_leaves_the_previous_file(tmp_path):
-    from skval._cli import _write_atomically
-
-    target = tmp_path / "values.csv"
-    target.write_text("previous\n")
-
-    def interrupted(tmp):
-        with open(tmp, "w") as f:
-            f.write("half a fil")
-        raise KeyboardInterrupt
-
-    with pytest.raises(KeyboardInterrupt):
-        _write_atomically(str(target), interrupted)
-    assert target.read_text() == "previous\n"
-    assert [p.name for p in tmp_path.iterdir()] == ["values.csv"]   # no temporary file left
-    _write_atomically(str(target), lambda tmp: open(tmp, "w").write("new\n"))
-    assert target.read_text() == "new\n" and len(list(tmp_path.iterdir())) == 1
 
 
 def churn_like(n=60, seed=0):

@@ -108,3 +108,33 @@ def test_plots_of_the_curves(tmp_path):
         axes.figure.savefig(tmp_path / f"{name}.png")
         assert (tmp_path / f"{name}.png").stat().st_size > 5000
     plt.close("all")
+
+
+# ----------------------------------------------------------------------------- the shared rules (skval._selection)
+
+def test_lowest_rows_break_ties_by_row_order():
+    from skval._selection import lowest, lowest_mask, value_order
+
+    values = np.array([2.0, 1.0, 1.0, 0.0, 1.0])
+    assert lowest(values, 3).tolist() == [3, 1, 2]
+    assert lowest_mask(values, 2).tolist() == [False, True, False, True, False]
+    assert value_order(values, "high").tolist() == [0, 4, 2, 1, 3]
+
+
+def test_two_means_split_separates_the_low_cluster():
+    from skval._selection import two_means_split
+
+    assert two_means_split(np.array([0.1, 1.0, 0.2, 1.1, 0.9])) == 0.2
+    assert two_means_split(np.array([0.5, 0.5])) == 0.5   # one cluster: the largest value
+
+
+def test_cap_per_group_spares_a_small_class():
+    from skval._selection import class_groups, rows_to_remove
+
+    y = np.array([0] * 8 + [1] * 2)
+    groups = class_groups(y, by_class=True)
+    assert class_groups(y, by_class=False).tolist() == [0] * 10
+    values = np.arange(10.0)[::-1]   # class 1 holds the lowest values
+    removed = rows_to_remove(values, groups, cut=4, max_class_share=0.5)
+    # class 0 (average size 5 -> factor 1) may lose 4 rows, class 1 (factor 0.16) none
+    assert np.flatnonzero(removed).tolist() == [6, 7]

@@ -1,0 +1,97 @@
+"""Noise injection for the benchmarks of data values (see :mod:`skval.evaluation`).
+
+Private; users import :func:`inject_noise` from ``skval.evaluation``, which
+describes the semantics (those of the OpenDataVal benchmark).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.utils import check_random_state
+
+__all__ = ["inject_noise"]
+
+_KINDS = ("label", "feature", "mixed")
+_TASKS = ("classification", "regression")
+
+
+def inject_noise(X, y, *, kind="label", rate=0.2, task="classification", random_state=None):
+    """Corrupt a copy of ``(X, y)`` and return it with the mask of corrupted rows.
+
+    Parameters
+    ----------
+    X : array-like of shape (n_samples, n_features)
+        Features (left untouched by label noise).
+    y : array-like of shape (n_samples,)
+        Targets.
+    kind : {"label", "feature", "mixed"}, default="label"
+        Which noise to inject (see the module docstring).
+    rate : float in [0, 1], default=0.2
+        Fraction of rows to corrupt; ``round(n * rate)`` rows are corrupted.
+    task : {"classification", "regression"}, default="classification"
+        How label noise is made: another class, or another row's target.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the choice of rows and the noise.
+
+    Returns
+    -------
+    X_noisy : ndarray of shape (n_samples, n_features)
+        A float copy of ``X``, with feature noise where asked.
+    y_noisy : ndarray of shape (n_samples,)
+        A copy of ``y``, with label noise where asked.
+    noisy : ndarray of bool, shape (n_samples,)
+        True for the corrupted rows.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skval.evaluation import inject_noise
+    >>> X, y = np.zeros((10, 2)), np.arange(10) % 2
+    >>> _, y_noisy, noisy = inject_noise(X, y, rate=0.3, random_state=0)
+    >>> int(noisy.sum()), bool((y_noisy != y)[noisy].all())
+    (3, True)
+    """
+    if kind not in _KINDS:
+        raise ValueError(f"kind must be one of {_KINDS}, got {kind!r}.")
+    if task not in _TASKS:
+        raise ValueError(f"task must be one of {_TASKS}, got {task!r}.")
+    if not 0 <= rate <= 1:
+        raise ValueError(f"rate must be in [0, 1], got {rate!r}.")
+    X_noisy = np.array(X, dtype=np.float64)  # always a copy
+    y_noisy = np.array(y)
+    if X_noisy.ndim != 2 or y_noisy.ndim != 1 or len(X_noisy) != len(y_noisy):
+        raise ValueError(
+            f"X must be 2-D and y 1-D with as many rows, got shapes {X_noisy.shape} and {y_noisy.shape}."
+        )
+    rng = check_random_state(random_state)
+    n = len(y_noisy)
+    n_noisy = int(round(n * rate))
+    rows = rng.permutation(n)[:n_noisy]
+    if kind == "label":
+        label_rows, feature_rows = rows, rows[:0]
+    elif kind == "feature":
+        label_rows, feature_rows = rows[:0], rows
+    else:
+        label_rows, feature_rows = rows[: n_noisy // 2], rows[n_noisy // 2 :]
+
+    if len(label_rows):
+        if task == "classification":
+            classes = np.unique(y_noisy)
+            if len(classes) < 2:
+                raise ValueError("label noise needs at least 2 classes in y.")
+            codes = np.searchsorted(classes, y_noisy[label_rows])
+            shift = rng.randint(1, len(classes), size=len(label_rows))  # never 0: a different class
+            y_noisy[label_rows] = classes[(codes + shift) % len(classes)]
+        else:
+            # another row's target: a random row other than the row itself
+            others = rng.randint(0, n - 1, size=len(label_rows))
+            others = others + (others >= label_rows)
+            y_noisy[label_rows] = np.asarray(y)[others]
+    if len(feature_rows):
+        scale = X_noisy.std(axis=0)
+        scale = np.where(scale > 0, scale, 1.0)
+        X_noisy[feature_rows] += rng.normal(size=(len(feature_rows), X_noisy.shape[1])) * scale
+
+    noisy = np.zeros(n, bool)
+    noisy[rows] = True
+    return X_noisy, y_noisy, noisy
