@@ -38,6 +38,7 @@ import numpy as np
 from sklearn.base import is_classifier
 
 from ._issues import evidence_source
+from ._selection import rows_to_remove
 
 MIN_CLASS_ROWS = 10
 
@@ -174,7 +175,7 @@ def guard(values, removed, groups, agreement):
     return class_floor(values, removed, groups)
 
 
-def guarded_cut(valuer, X, y, values, cut="kmeans", max_class_share=0.5, veto=True):
+def guarded_cut(valuer, X, y, values, groups, cut="kmeans", max_class_share=0.5, veto=True):
     """The rows the guarded cut removes: the cut, its cap per class, the veto, the floor.
 
     Parameters
@@ -188,6 +189,8 @@ def guarded_cut(valuer, X, y, values, cut="kmeans", max_class_share=0.5, veto=Tr
         Their given targets.
     values : ndarray of shape (n_samples,)
         The rows' values.
+    groups : ndarray of shape (n_samples,)
+        The class of each row (one group for regression).
     cut : "kmeans", float or int, default="kmeans"
         The removal candidates (see ``LossValCleaner``).
     max_class_share : float, default=0.5
@@ -200,9 +203,6 @@ def guarded_cut(valuer, X, y, values, cut="kmeans", max_class_share=0.5, veto=Tr
     removed : ndarray of bool, shape (n_samples,)
         The rows to remove.
     """
-    from ._cleaning import groups_for_cap, rows_to_remove  # _cleaning imports this module
-
-    groups = groups_for_cap(valuer, y)
     removed = rows_to_remove(values, groups, cut, max_class_share)
     agreement = network_agreement(valuer, X, y) if veto else None
     return guard(values, removed, groups, agreement)

@@ -108,8 +108,8 @@ class IssuesMixin:
             then the given and suggested labels or the target and prediction).
         """
         from ._base import _import_pandas, value_ranks
-        from ._cleaning import check_cut, check_share
         from ._guard import guarded_cut
+        from ._selection import check_cut, check_share, class_groups
 
         pd = _import_pandas()
         values = self._check_rows(X, y)
@@ -122,7 +122,9 @@ class IssuesMixin:
         if y is None:
             report["flagged"] = pd.array([pd.NA] * len(values), dtype="boolean")
         else:
-            report["flagged"] = guarded_cut(self, X, np.asarray(y), self.data_values_, cut,
+            y = np.asarray(y)
+            groups = class_groups(y, hasattr(self, "classes_"))
+            report["flagged"] = guarded_cut(self, X, y, self.data_values_, groups, cut,
                                             max_class_share)
         for name, column in self._prediction_columns(X, y).items():
             report[name] = column

@@ -53,7 +53,8 @@ def check_removal(removal, fractions, cv):
                          f"got {fractions!r}.")
     if isinstance(cv, (bool, np.bool_)) or (isinstance(cv, numbers.Integral) and cv < 2):
         raise ValueError(f"cv must be an int >= 2 or a cross-validation splitter, got {cv!r}.")
-    if not isinstance(cv, numbers.Integral) and not hasattr(cv, "split"):
+    if not isinstance(cv, numbers.Integral) and not (
+            hasattr(cv, "split") and hasattr(cv, "get_n_splits")):
         raise ValueError(f"cv must be an int >= 2 or a cross-validation splitter, got {cv!r}.")
 
 
