@@ -160,8 +160,7 @@ class LossValCleaner(BaseEstimator):
         is not on its label side; for regression, a row whose target lies beyond
         its prediction on the prediction's side of the median target (the
         shrinkage of a squared loss, not a wrong target). Whatever ``veto``, every
-        class keeps more than half of its rows, and a class of at most 10 rows
-        all of them.
+        class keeps at least half of its rows.
     random_state : int, RandomState instance or None, default=None
         Seeds the default valuer (a given ``estimator`` keeps its own).
 

@@ -4,11 +4,11 @@ A low value says that a row's loss (or its features' OT cost) stayed high in the
 training run. Three kinds of rows have that without being wrong, and the cut
 leaves them alone:
 
-- **the rows of a small class** (the class floor): a class keeps more than half of
-  its rows, and a class of at most ``MIN_CLASS_ROWS`` rows keeps all of them.
-  Rare rows get low values for being rare; a cut that halves a class removes what
-  the model knows of it (cleanlab's ``CleanLearning`` never prunes a class of at
-  most 10 rows either).
+- **the rows of a class the cut would more than halve** (the class floor): a class
+  keeps at least half of its rows (``size // 2`` removed at most), whatever
+  ``max_class_share``. Rare rows get low values for being rare; a cut that takes
+  most of a class removes what the model knows of it. (The default cap, a share
+  of 0.5 scaled down for classes below average size, stays within the floor.)
 - **rows the network confidently agrees with, flagged for their features**
   (classification): the network's most probable class is the given label, with
   at least the probability that rows of that class usually get (the mean over
@@ -40,11 +40,9 @@ from sklearn.base import is_classifier
 from ._issues import evidence_source
 from ._selection import rows_to_remove
 
-MIN_CLASS_ROWS = 10
-
 
 def class_floor(values, removed, groups):
-    """Trim ``removed`` so that every class keeps more than half of its rows.
+    """Trim ``removed`` so that every class keeps at least half of its rows.
 
     Parameters
     ----------
@@ -58,14 +56,13 @@ def class_floor(values, removed, groups):
     Returns
     -------
     removed : ndarray of bool, shape (n_samples,)
-        A copy of ``removed``; a class of at most ``MIN_CLASS_ROWS`` rows loses
-        none, a larger one at most ``ceil(size / 2) - 1``.
+        A copy of ``removed``; a class of ``size`` rows loses at most
+        ``size // 2``, its lowest-valued first.
     """
     removed = removed.copy()
     for group in np.unique(groups):
         members = groups == group
-        size = int(members.sum())
-        limit = 0 if size <= MIN_CLASS_ROWS else (size + 1) // 2 - 1
+        limit = int(members.sum()) // 2
         rows = np.flatnonzero(members & removed)
         if len(rows) > limit:
             rows = rows[np.argsort(values[rows], kind="stable")]

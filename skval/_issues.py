@@ -130,7 +130,7 @@ class IssuesMixin:
             report[name] = column
         return report
 
-    def worst_rows(self, X, y=None, k=10):
+    def worst_rows(self, X, y=None, k=10, issues=None):
         """The ``k`` lowest-valued rows of the training data, with their values.
 
         The first ``k`` lines of ``get_issues`` by rank, joined to the rows of ``X``.
@@ -143,6 +143,10 @@ class IssuesMixin:
             Its targets; added as a ``"target"`` column when given.
         k : int, default=10
             How many rows.
+        issues : pandas.DataFrame or None, default=None
+            A report from ``get_issues`` to take the lines from; ``None``:
+            ``get_issues(X)``. Pass one when ``X`` is not what the estimator
+            predicts from (the raw columns before a pipeline's encoding).
 
         Returns
         -------
@@ -159,7 +163,7 @@ class IssuesMixin:
         values = self._check_rows(X, y)
         if not (isinstance(k, numbers.Integral) and k > 0):
             raise ValueError(f"k must be a positive int, got {k!r}.")
-        report = self.get_issues(X)
+        report = self.get_issues(X) if issues is None else issues
         frame = pd.DataFrame(X).copy() if hasattr(X, "columns") else pd.DataFrame(np.asarray(X))
         frame.index = values.index
         if y is not None:
