@@ -139,7 +139,8 @@ def network_agreement(valuer, X, y):
     if is_classifier(valuer):
         if not (hasattr(valuer, "predict_proba") and hasattr(valuer, "classes_")):
             return None
-        labels = np.searchsorted(valuer.classes_, np.asarray(y))
+        y = np.asarray(y)
+        labels = np.searchsorted(valuer.classes_, y.reshape(len(y), -1)[:, 0])  # a column y too
         agree = agrees_with_label(np.asarray(valuer.predict_proba(X)), labels)
         evidence = getattr(valuer, "evidence_", None)
         return agree if evidence is None else agree & (evidence_source(evidence) != 0)

@@ -85,6 +85,8 @@ def inner_splits(estimator, X, y, cv, random_state):
     if not isinstance(cv, numbers.Integral):
         return list(cv.split(X, y))
     y_arr = np.asarray(y)
+    if y_arr.ndim == 2 and y_arr.shape[1] == 1:  # a column vector: the same folds as 1-D
+        y_arr = y_arr[:, 0]
     stratify = is_classifier(estimator) and y_arr.ndim == 1 and (
         np.unique(y_arr, return_counts=True)[1].min() >= cv)
     splitter = (StratifiedKFold if stratify else KFold)(cv, shuffle=True, random_state=random_state)
@@ -127,6 +129,13 @@ def choose_count(scores):
     return int(np.flatnonzero(means >= means.max())[0])
 
 
+def _indexable(data):
+    """``data`` itself when rows can be taken from it (list, DataFrame, array), else an ndarray."""
+    if isinstance(data, list) or hasattr(data, "iloc") or hasattr(data, "shape"):
+        return data
+    return np.asarray(data)
+
+
 def choose_removal(estimator, X, y, order, fractions, cv, scoring, random_state):
     """Cross-validate the candidate amounts and choose one.
 
@@ -155,6 +164,7 @@ def choose_removal(estimator, X, y, order, fractions, cv, scoring, random_state)
         ``"n_removed"``, ``"fraction"`` (of the cut), ``"mean_score"``,
         ``"std_score"`` and ``"fold_scores"`` per candidate, and ``"n_fits"``.
     """
+    X, y = _indexable(X), _indexable(y)
     counts = candidate_counts(len(order), fractions)
     if len(counts) == 1:  # the cut is empty: nothing to choose, no fit
         scores = np.full((1, 0), np.nan)
