@@ -18,9 +18,8 @@ from torch import nn
 from ._distributed import train_on_processes
 from ._mlp import MLP
 from ._params import EXTRA_PREFIXES, check_params, hidden_sizes, resolve_device
-from ._results import ValuesMixin, _import_pandas, value_ranks  # noqa: F401 - _cli, distributed
-from ._spec import AUTO_BATCH_MAX as _AUTO_BATCH_MAX  # noqa: F401 - skval._docs reads them
-from ._spec import AUTO_BATCH_MIN as _AUTO_BATCH_MIN  # noqa: F401
+from ._issues import IssuesMixin
+from ._results import ValuesMixin
 from ._spec import (LossSpec, NetSpec, Prepared, Reference, RowSpec, batch_size_for,
                     reference_position)
 from ._train import train_local
@@ -51,7 +50,7 @@ def store_init_params(est, params):
     vars(est).update(params)
 
 
-class _BaseLossVal(ValuesMixin, BaseEstimator):
+class _BaseLossVal(IssuesMixin, ValuesMixin, BaseEstimator):
     """What LossValClassifier and LossValRegressor share.
 
     ``fit`` runs in named steps: check the parameters and the data

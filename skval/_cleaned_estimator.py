@@ -17,6 +17,7 @@ from sklearn.utils.validation import check_is_fitted, has_fit_parameter
 
 from ._cleaning import (_CUT_DOC, _SHARE_DOC, LossValCleaner, default_valuer, groups_for_cap,
                         value_weights)
+from ._removal import check_removal, choose_removal
 
 __all__ = ["CleanedEstimator"]
 
@@ -83,8 +84,29 @@ class CleanedEstimator(MetaEstimatorMixin, BaseEstimator):
         ``estimator`` whose ``fit`` accepts ``sample_weight`` (a Pipeline gets it
         as ``<last step>__sample_weight``; with metadata routing enabled, as
         ``sample_weight``, routed where its steps request it).
+    removal : {{"cv", "cut"}}, default="cv"
+        How many of the cut's rows ``mode="drop"`` removes. ``"cv"``: an inner
+        cross-validation of ``estimator`` alone chooses among
+        ``removal_fractions`` of them (the lowest-valued first), removing nothing
+        among the candidates; each candidate is fitted on the inner training
+        folds less its rows and scored on all the rows of the held-out fold
+        (never cleaned). The best mean score wins, the smaller amount on a tie.
+        The valuer is fitted once, on all rows. Cost: ``len(candidates) * cv``
+        fits of ``estimator`` (``n_inner_fits_``), none when the cut is empty.
+        ``"cut"``: remove them all.
+    removal_fractions : sequence of float in [0, 1], default=(0.0, 0.5, 1.0)
+        The shares of the cut's rows that ``removal="cv"`` tries (rounded to
+        whole rows; 0 is always tried).
+    cv : int >= 2 or cross-validation splitter, default=5
+        The inner folds of ``removal="cv"``: an int, shuffled k-fold seeded by
+        ``random_state`` (stratified for a classifier whose classes all have at
+        least ``cv`` rows), or a splitter with ``split``.
+    scoring : str, callable or None, default=None
+        The inner folds' score (as in ``cross_val_score``); ``None``: the
+        estimator's own ``score``.
     random_state : int, RandomState instance or None, default=None
-        Seeds the default valuer (a given ``valuer`` keeps its own).
+        Seeds the default valuer (a given ``valuer`` keeps its own) and the
+        inner folds.
 
     Attributes
     ----------
@@ -99,6 +121,15 @@ class CleanedEstimator(MetaEstimatorMixin, BaseEstimator):
         with ``mode="weight"``).
     sample_weight_ : ndarray of shape (n_samples,) or None
         The sample weights given to ``estimator_`` (``None`` with ``mode="drop"``).
+    n_removed_ : int
+        Rows removed (0 with ``mode="weight"``).
+    removal_scores_ : dict or None
+        With ``removal="cv"``, per candidate: ``"n_removed"``, ``"fraction"`` (of
+        the cut), ``"mean_score"``, ``"std_score"`` and ``"fold_scores"`` (one
+        row per candidate, one column per inner fold; no column when the cut was
+        empty). ``None`` otherwise.
+    n_inner_fits_ : int
+        Fits of ``estimator`` spent choosing the amount (the final fit aside).
     classes_ : ndarray of shape (n_classes,)
         The class labels, for a classifier.
     n_features_in_ : int
@@ -123,12 +154,17 @@ class CleanedEstimator(MetaEstimatorMixin, BaseEstimator):
     """
 
     def __init__(self, estimator, valuer=None, *, cut="kmeans", max_class_share=0.5, mode="drop",
+                 removal="cv", removal_fractions=(0.0, 0.5, 1.0), cv=5, scoring=None,
                  random_state=None):
         self.estimator = estimator
         self.valuer = valuer
         self.cut = cut
         self.max_class_share = max_class_share
         self.mode = mode
+        self.removal = removal
+        self.removal_fractions = removal_fractions
+        self.cv = cv
+        self.scoring = scoring
         self.random_state = random_state
 
     def fit(self, X, y, X_val=None, y_val=None):
@@ -151,18 +187,35 @@ class CleanedEstimator(MetaEstimatorMixin, BaseEstimator):
             The fitted estimator.
         """
         self._check_mode()
+        check_removal(self.removal, self.removal_fractions, self.cv)
         cleaner = LossValCleaner(self._valuer(), cut=self.cut, max_class_share=self.max_class_share,
                                  random_state=self.random_state)
         cleaner.fit(X, y, X_val=X_val, y_val=y_val)
         self.valuer_, self.data_values_ = cleaner.estimator_, cleaner.data_values_
+        self.n_removed_, self.removal_scores_, self.n_inner_fits_ = 0, None, 0
         if self.mode == "drop":
-            self.sample_indices_, self.sample_weight_ = cleaner.sample_indices_, None
-            self.estimator_ = clone(self.estimator).fit(cleaner.kept(X), cleaner.kept(y))
+            self._fit_dropping(cleaner, X, y)
         else:
             self.sample_indices_ = np.arange(len(self.data_values_))
             self.sample_weight_ = value_weights(self.data_values_, groups_for_cap(self.valuer_, y))
             self.estimator_ = fit_weighted(clone(self.estimator), X, y, self.sample_weight_)
         return self
+
+    def _fit_dropping(self, cleaner, X, y):
+        """Choose how many of the cut's rows to remove (``removal``), then fit on the rest."""
+        order = cleaner.removal_order()
+        n_removed = len(order)
+        if self.removal == "cv":
+            n_removed, self.removal_scores_ = choose_removal(
+                self.estimator, X, y, order, self.removal_fractions, self.cv, self.scoring,
+                self.random_state)
+            self.n_inner_fits_ = self.removal_scores_.pop("n_fits")
+        kept = np.ones(len(self.data_values_), bool)
+        kept[order[:n_removed]] = False
+        self.n_removed_, self.sample_indices_ = n_removed, np.flatnonzero(kept)
+        self.sample_weight_ = None
+        cleaner.sample_indices_ = self.sample_indices_  # the local cleaner: its kept() takes any rows
+        self.estimator_ = clone(self.estimator).fit(cleaner.kept(X), cleaner.kept(y))
 
     def _check_mode(self):
         if self.mode not in _MODES:

@@ -19,9 +19,9 @@ from sklearn.utils import _safe_indexing
 from sklearn.utils.validation import check_is_fitted
 
 from ._classifier import LossValClassifier
+from ._guard import guarded_cut
 from ._regressor import LossValRegressor
-from ._selection import (check_cut, check_share, class_groups, rows_to_remove, size_factors,
-                         targets_are_classes)
+from ._selection import check_cut, check_share, class_groups, size_factors, targets_are_classes
 
 __all__ = ["LossValCleaner"]
 
@@ -141,7 +141,8 @@ class LossValCleaner(BaseEstimator):
     of ``imblearn.pipeline.Pipeline`` (applied when fitting only), or a plain
     object without imbalanced-learn. It fits a LossVal estimator on ``(X, y)``,
     takes the removal candidates that ``cut`` selects from its ``data_values_``
-    and removes them, at most ``max_class_share`` of any class.
+    and removes them, at most ``max_class_share`` of any class, less the rows
+    the guards keep (``veto`` and the class floor).
 
     Parameters
     ----------
@@ -152,6 +153,14 @@ class LossValCleaner(BaseEstimator):
         ``LossValRegressor``, seeded with ``random_state``.
     {cut}
     {share}
+    veto : bool, default=True
+        Keep the rows the valuer's network agrees with, whatever their values
+        (``skval._guard``): for classification, a row whose given label the
+        network predicts above its class's usual confidence and whose evidence
+        is not on its label side; for regression, a row whose target lies beyond
+        its prediction on the prediction's side of the median target (the
+        shrinkage of a squared loss, not a wrong target). Whatever ``veto``, every
+        class keeps at least half of its rows.
     random_state : int, RandomState instance or None, default=None
         Seeds the default valuer (a given ``estimator`` keeps its own).
 
@@ -181,10 +190,12 @@ class LossValCleaner(BaseEstimator):
 
     _estimator_type = "sampler"
 
-    def __init__(self, estimator=None, *, cut="kmeans", max_class_share=0.5, random_state=None):
+    def __init__(self, estimator=None, *, cut="kmeans", max_class_share=0.5, veto=True,
+                 random_state=None):
         self.estimator = estimator
         self.cut = cut
         self.max_class_share = max_class_share
+        self.veto = veto
         self.random_state = random_state
 
     def fit(self, X, y, X_val=None, y_val=None):
@@ -212,9 +223,24 @@ class LossValCleaner(BaseEstimator):
         self.estimator_, self.data_values_ = fit_valuer(
             self.estimator, X, y, X_val, y_val, self.random_state)
         groups = groups_for_cap(self.estimator_, y)
-        removed = rows_to_remove(self.data_values_, groups, self.cut, self.max_class_share)
+        removed = guarded_cut(self.estimator_, X, np.asarray(y), self.data_values_, groups,
+                              self.cut, self.max_class_share, bool(self.veto))
         self.sample_indices_ = np.flatnonzero(~removed)
         return self
+
+    def removal_order(self):
+        """The removed rows, as positions in ``X``, lowest value first.
+
+        Returns
+        -------
+        rows : ndarray of int
+            The rows not in ``sample_indices_``, sorted by value (ties in row order).
+        """
+        check_is_fitted(self, "sample_indices_")
+        removed = np.ones(len(self.data_values_), bool)
+        removed[self.sample_indices_] = False
+        rows = np.flatnonzero(removed)
+        return rows[np.argsort(self.data_values_[rows], kind="stable")]
 
     def fit_resample(self, X, y, X_val=None, y_val=None):
         """Value the rows, then return the kept rows of ``X`` and ``y``.

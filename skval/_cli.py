@@ -7,11 +7,10 @@ import sys
 
 import numpy as np
 
-from ._base import value_ranks
 from ._classifier import LossValClassifier
 from ._io import FileError, check_outputs, read_csv, write_atomically
 from ._regressor import LossValRegressor
-from ._selection import check_cut, check_share, class_groups, rows_to_remove
+from ._selection import check_cut, check_share
 
 _MAX_CLASSES_AUTO = 20
 
@@ -19,10 +18,15 @@ DESCRIPTION = """\
 Value every row of a CSV file with LossVal: rows with a low value hurt the model
 (wrong labels, corrupted features). Numeric columns are imputed (median) and
 standardised, other columns imputed (most frequent) and one-hot encoded. Writes a
-CSV with one line per input row: row (0-based position in the file, header not
-counted), data_value and rank (1 = lowest value, the most suspicious row), and
-prints the lowest-valued rows as they are in the file. With --kept-rows, also writes
-the rows of the CSV that survive the cut (see --cut), unchanged, all columns.
+CSV with one line per input row, the estimator's get_issues report: row (0-based
+position in the file, header not counted), data_value and rank (1 = lowest value,
+the most suspicious row), label_evidence and feature_evidence (what the run found
+against the row's label and its features), source ("label", "feature" or "none":
+the side that stands out), flagged (whether the guarded cut removes the row, see
+--cut) and the network's suggestion (classification: given_proba, suggested_label,
+suggested_proba; regression: prediction); and prints the lowest-valued rows as
+they are in the file. With --kept-rows, also writes the rows of the CSV that are
+not flagged, unchanged, all columns.
 
 Identifier columns are not features: text with a distinct value in every row (a
 customer ID), or whole numbers that count up by one from row to row (a row number).
@@ -46,7 +50,8 @@ def _parser():
                    help="auto: classification for a non-numeric target or an integer target "
                         f"with at most {_MAX_CLASSES_AUTO} distinct values (default: auto)")
     p.add_argument("--output", "-o", default=None,
-                   help="output CSV of row, data_value, rank (default: <csv>.values.csv)")
+                   help="output CSV of row, data_value, rank, evidence, flagged, suggestion "
+                        "(default: <csv>.values.csv)")
     p.add_argument("--plot", default=None, help="also save a histogram of the values to this PNG")
     p.add_argument("--epochs", type=int, default=30, help="training epochs (default: 30)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
@@ -145,18 +150,23 @@ def _identifier_columns(X):
 
 
 def _value_rows(X, y, task, args):
-    """Fit the one-hot / impute / LossVal pipeline; returns the fitted estimator."""
-    from pandas.api.types import is_bool_dtype, is_numeric_dtype
+    """Fit the one-hot / impute / LossVal pipeline; returns the fitted pipeline."""
     from sklearn.pipeline import make_pipeline
 
     est_cls = LossValClassifier if task == "classification" else LossValRegressor
     estimator = est_cls(max_epochs=args.epochs, random_state=args.seed, standardize=False)
-    # every non-numeric column (strings, booleans, categories) becomes a one-hot category
-    X = X.apply(lambda col: col if is_numeric_dtype(col.dtype) and not is_bool_dtype(col.dtype)
-                else col.astype(object))
+    X = _model_input(X)
     pipe = make_pipeline(_preprocessor(X), estimator)
     pipe.fit(X, y.to_numpy())
-    return pipe[-1]
+    return pipe
+
+
+def _model_input(X):
+    """Every non-numeric column (strings, booleans, categories) as objects: a one-hot category."""
+    from pandas.api.types import is_bool_dtype, is_numeric_dtype
+
+    return X.apply(lambda col: col if is_numeric_dtype(col.dtype) and not is_bool_dtype(col.dtype)
+                   else col.astype(object))
 
 
 def _save_plot(values, args):
@@ -195,17 +205,24 @@ def _features(frame, target, keep_ids):
     return X, ids
 
 
-def _save_values(values, frame, ids, output):
-    table = values.rename_axis("row").to_frame().assign(rank=value_ranks(values))
+def _report(pipe, X, y, args):
+    """The estimator's ``get_issues`` on the pipeline's features, with the CLI's cut."""
+    features = pipe[:-1].transform(_model_input(X))
+    return pipe[-1].get_issues(features, y.to_numpy(), cut=args.cut,
+                               max_class_share=args.max_class_share)
+
+
+def _save_values(report, frame, ids, output):
+    """The values CSV: the report less the given target (it is in the file), one line per row."""
+    table = report.drop(columns=["given_label", "target"], errors="ignore")
+    table = table.rename(columns={"value": "data_value"}).rename_axis("row")
     for position, name in enumerate(ids):
         table.insert(position, name, frame[name].to_numpy())
     write_atomically(output, lambda tmp: table.to_csv(tmp))
 
 
-def _save_kept_rows(values, frame, y, task, args):
-    groups = class_groups(y, task == "classification")
-    removed = rows_to_remove(values.to_numpy(), groups, args.cut, args.max_class_share)
-    kept = frame.iloc[np.flatnonzero(~removed)]
+def _save_kept_rows(report, frame, args):
+    kept = frame.iloc[np.flatnonzero(~report["flagged"].to_numpy(dtype=bool))]
     write_atomically(args.kept_rows, lambda tmp: kept.to_csv(tmp, index=False))
     print(f"kept {len(kept)} of {len(frame)} rows -> {args.kept_rows}")
 
@@ -227,15 +244,16 @@ def main(argv=None):
     X, ids = _features(frame, args.target, args.keep_id_columns)
     y = frame[args.target]
     task = _task(y, args.task)
-    estimator = _value_rows(X, y, task, args)
-
-    values = estimator.values_series()  # indexed by the row's position in the file
-    _save_values(values, frame, ids, output)
-    print(f"{task}: valued {len(values)} rows of {args.csv} -> {output}")
-    worst = estimator.worst_rows(frame.drop(columns=[args.target]), y, k=args.top)
-    print(worst.to_string(index_names=False))
+    pipe = _value_rows(X, y, task, args)
+    report = _report(pipe, X, y, args)  # indexed by the row's position in the file
+    _save_values(report, frame, ids, output)
+    print(f"{task}: valued {len(report)} rows of {args.csv} -> {output}")
+    worst = pipe[-1].worst_rows(frame.drop(columns=[args.target]), y, k=args.top, issues=report)
+    shown = list(report.columns[:4]) + ["given_label", "target"]  # already in worst
+    extra = report.loc[worst.index].drop(columns=shown, errors="ignore")
+    print(worst.join(extra).to_string(index_names=False))
     if args.kept_rows:
-        _save_kept_rows(values, frame, y, task, args)
+        _save_kept_rows(report, frame, args)
     if args.plot:
-        _save_plot(values.to_numpy(), args)
+        _save_plot(report["value"].to_numpy(), args)
     return 0

@@ -4,7 +4,8 @@ What the defaults were chosen on, and how they compare, is in BENCHMARKS.md, not
 here: these texts say what each parameter does.
 """
 
-from ._base import _AUTO_BATCH_MAX, _AUTO_BATCH_MIN
+from ._spec import AUTO_BATCH_MAX as _AUTO_BATCH_MAX
+from ._spec import AUTO_BATCH_MIN as _AUTO_BATCH_MIN
 
 _PARAMETERS = """
     module : None, torch.nn.Module class or instance, default=None

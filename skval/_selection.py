@@ -321,3 +321,28 @@ def rows_to_remove(values, groups, cut="kmeans", max_class_share=0.5):
         True for the rows to remove.
     """
     return cap_per_group(values, removal_candidates(values, cut), groups, max_class_share)
+
+
+SOURCES = ("label", "feature", "none")
+
+
+def robust_z(column):
+    """``(x - median) / (1.4826 * MAD)`` (the standard deviation when the MAD is 0, else 1)."""
+    center = np.median(column)
+    scale = 1.4826 * np.median(np.abs(column - center))
+    if not scale > 0:
+        scale = column.std() if column.std() > 0 else 1.0
+    return (column - center) / scale
+
+
+def evidence_source(evidence):
+    """Per row, the side the evidence against it comes from, as an index into ``SOURCES``.
+
+    ``"label"`` or ``"feature"``: the side on which the row lies further above
+    that side's median, in robust standard deviations; ``"none"`` when it lies at
+    or below the median on both sides.
+    """
+    z = np.column_stack([robust_z(evidence[:, 0]), robust_z(evidence[:, 1])])
+    side = np.where(z[:, 0] >= z[:, 1], 0, 1)
+    none = z.max(axis=1) <= 0
+    return np.where(none, 2, side)

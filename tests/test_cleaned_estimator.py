@@ -35,7 +35,8 @@ def test_cleaning_beats_the_noisy_fit_on_real_data(flipped_cancer):
     X, y_noisy, flipped, y_clean = flipped_cancer
     train, test = np.arange(len(y_noisy)) % 3 != 0, np.arange(len(y_noisy)) % 3 == 0
     base = make_pipeline(StandardScaler(), LogisticRegression())
-    model = CleanedEstimator(base, random_state=0).fit(X[train], y_noisy[train])
+    # removal="cut": the whole guarded cut (the default lets an inner CV choose how much)
+    model = CleanedEstimator(base, removal="cut", random_state=0).fit(X[train], y_noisy[train])
     plain = clone(base).fit(X[train], y_noisy[train])
     assert isinstance(model.valuer_, LossValClassifier)
     assert flipped[train][model.sample_indices_].mean() < 0.1
@@ -47,7 +48,8 @@ def test_cleaning_beats_the_noisy_fit_on_real_data(flipped_cancer):
 def test_drop_fits_the_clone_on_the_kept_rows():
     X, y = two_blobs()
     X[:5, 0] = -10.0  # the 5 lowest values
-    model = CleanedEstimator(LogisticRegression(), valuer=FixedValuer(), cut=5).fit(X, y)
+    model = CleanedEstimator(LogisticRegression(), valuer=FixedValuer(), cut=5,
+                             removal="cut").fit(X, y)
     np.testing.assert_array_equal(model.sample_indices_, np.arange(5, 40))
     assert model.sample_weight_ is None
     reference = LogisticRegression().fit(X[5:], y[5:])
@@ -118,8 +120,10 @@ def test_unfitted_prediction_raises_not_fitted():
 
 def test_default_valuer_follows_the_wrapped_estimator():
     X, y = two_blobs(60)
-    clf = CleanedEstimator(LogisticRegression(), cut=0.1, random_state=0).fit(X, y)
-    assert isinstance(clf.valuer_, LossValClassifier) and len(clf.sample_indices_) == 54
+    clf = CleanedEstimator(LogisticRegression(), cut=0.1, removal="cut", random_state=0).fit(X, y)
+    # two clean blobs: the network confidently agrees with every label, so the guard (veto)
+    # keeps all 60 rows (the unguarded cut removed 6)
+    assert isinstance(clf.valuer_, LossValClassifier) and len(clf.sample_indices_) == 60
     reg = CleanedEstimator(Ridge(), cut=0.1, random_state=0).fit(X, y.astype(float))
     assert isinstance(reg.valuer_, LossValRegressor)
 
@@ -171,7 +175,7 @@ def id_data():
 
 def test_cross_validation_values_and_drops_training_rows_only(id_data):
     X, y = id_data
-    model = CleanedEstimator(SpyModel(), valuer=SpyValuer(), cut=5)
+    model = CleanedEstimator(SpyModel(), valuer=SpyValuer(), cut=5, removal="cut")
     result = cross_validate(model, X, y, cv=KFold(5), return_indices=True)
     folds = result["indices"]
     assert len(SEEN["valued"]) == len(SEEN["fitted"]) == len(SEEN["predicted"]) == 5
@@ -185,7 +189,7 @@ def test_cross_validation_values_and_drops_training_rows_only(id_data):
 def test_grid_search_values_within_each_training_fold(id_data):
     X, y = id_data
     folds = list(KFold(5).split(X))
-    search = GridSearchCV(CleanedEstimator(SpyModel(), valuer=SpyValuer()),
+    search = GridSearchCV(CleanedEstimator(SpyModel(), valuer=SpyValuer(), removal="cut"),
                           {"cut": [2, 5]}, cv=folds).fit(X, y)
     cv_valued = SEEN["valued"][:-1]             # the last fit is the refit on all rows
     assert len(cv_valued) == 10

@@ -10,6 +10,9 @@ pd = pytest.importorskip("pandas")
 
 from skval._cli import main  # noqa: E402
 
+REPORT_CLASSIFICATION = ["data_value", "rank", "label_evidence", "feature_evidence", "source",
+                         "flagged", "given_proba", "suggested_label", "suggested_proba"]
+
 
 @pytest.fixture(scope="module")
 def noisy_csv(tmp_path_factory):
@@ -38,7 +41,8 @@ def test_cli_values_csv_with_categorical_columns(noisy_csv, tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "classification: valued 400 rows" in printed
     result = pd.read_csv(out)
-    assert list(result.columns) == ["row", "data_value", "rank"]
+    # the values CSV is the get_issues report (less the target, which is in the file)
+    assert list(result.columns) == ["row"] + REPORT_CLASSIFICATION
     assert result["row"].tolist() == list(range(400))
     assert sorted(result["rank"]) == list(range(1, 401))
     from sklearn.metrics import roc_auc_score
@@ -98,7 +102,7 @@ def test_cli_never_replaces_a_file_unasked(tmp_path, capsys):
     assert existing.read_text() == "precious\n"
     assert main([str(path), "--target", "y", "-o", str(existing), "--epochs", "1",
                  "--overwrite"]) == 0
-    assert pd.read_csv(existing).columns.tolist() == ["row", "data_value", "rank"]
+    assert pd.read_csv(existing).columns.tolist() == ["row"] + REPORT_CLASSIFICATION
     printed = capsys.readouterr().out
     assert "data_value" in printed and "target" in printed  # the worst rows, as in the file
 
@@ -106,15 +110,13 @@ def test_cli_never_replaces_a_file_unasked(tmp_path, capsys):
 # ----------------------------------------------------------------------------- kept rows, safety, identifiers
 
 def test_cli_kept_rows_are_the_file_rows_without_the_flipped_ones(noisy_csv, tmp_path, capsys):
-    from skval._selection import rows_to_remove
-
     path, flipped = noisy_csv
     kept_path = tmp_path / "kept.csv"
     assert main([str(path), "--target", "income", "-o", str(tmp_path / "v.csv"),
                  "--kept-rows", str(kept_path), "--epochs", "30"]) == 0
     original, kept = pd.read_csv(path), pd.read_csv(kept_path)
-    values = pd.read_csv(tmp_path / "v.csv")["data_value"].to_numpy()
-    expected = np.flatnonzero(~rows_to_remove(values, original["income"].to_numpy()))
+    # the rows the report does not flag (the guarded default cut)
+    expected = np.flatnonzero(~pd.read_csv(tmp_path / "v.csv")["flagged"].to_numpy())
     # the file's own rows, all columns, in file order: those the default cut keeps
     pd.testing.assert_frame_equal(original.iloc[expected].reset_index(drop=True), kept)
     assert f"kept {len(kept)} of 400 rows" in capsys.readouterr().out
@@ -181,7 +183,7 @@ def test_cli_leaves_identifiers_out_of_the_features(tmp_path, capsys, monkeypatc
     assert seen[-1] == ["tenure", "charges", "plan"]
     assert "identifier columns left out of the features: customerID, row_no" in capsys.readouterr().out
     values = pd.read_csv(f"{path}.values.csv")
-    assert list(values.columns) == ["row", "customerID", "row_no", "data_value", "rank"]
+    assert list(values.columns) == ["row", "customerID", "row_no"] + REPORT_CLASSIFICATION
     assert values["customerID"].tolist() == churn_like()["customerID"].tolist()
 
     assert main([str(path), "--target", "churn", "--epochs", "1", "--keep-id-columns",

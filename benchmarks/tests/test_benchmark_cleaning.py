@@ -29,7 +29,9 @@ def test_run_and_report(tmp_path, capsys):
     frame = pd.read_csv(f"{out}.csv")
     assert len(frame) == 2 * 2 * 2            # folds x models x variants
     skval = frame[frame.variant == "skval"]
-    assert (skval.removed > 0.1).all() and (skval.noisy_kept < 0.2).all()
+    # the default CleanedEstimator chooses 0, half or all of the guarded cut by an inner CV: on
+    # these 89-row folds it removed half or all (6.7-19 %), so the floor is 5 %, not 10 %
+    assert (skval.removed > 0.05).all() and (skval.noisy_kept < 0.2).all()
     assert (frame[frame.variant == "plain"].removed == 0).all()
     table = out.with_suffix(".md").read_text()
     assert "| wine | accuracy | hgb |" in table and "--tasks wine" in table

@@ -1,0 +1,184 @@
+"""How much of the cut to remove: an inner cross-validation of the wrapped model alone.
+
+The rows are valued once, on the whole training set; the cut orders its rows by
+value. For each candidate amount (a share of the cut's rows, the lowest-valued
+first, always including none), the wrapped model is cross-validated: in each
+inner fold it is fitted on the training part less the candidate's rows and scored
+on **all** the rows of the held-out part. The held-out part is never cleaned: every
+candidate is scored on the same rows, and the rows the cut would remove (the
+hard, rare and extreme ones among them) count against a candidate that loses
+them. Its labels are the given ones, noise included; symmetric label noise lowers
+every candidate's accuracy by the same affine map, so it does not change their
+order. (cleanlab's regression ``CleanLearning`` likewise scores its candidate
+fractions by cross-validated R^2 on all rows.)
+
+The choice is the candidate with the best mean score, the smaller amount on a
+tie (so removing nothing wins whenever no amount scores better). Cost: ``len(candidates) * n_splits`` fits of the wrapped model (none when
+the cut is empty), then the final fit; the valuer is fitted once.
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+from sklearn.base import clone, is_classifier
+from sklearn.metrics import check_scoring
+from sklearn.model_selection import KFold, StratifiedKFold
+from sklearn.utils import _safe_indexing
+
+_REMOVALS = ("cv", "cut")
+
+
+def check_removal(removal, fractions, cv):
+    """Raise a ValueError naming the parameter unless ``removal``, ``removal_fractions``, ``cv`` are valid.
+
+    Parameters
+    ----------
+    removal : str
+        ``"cv"`` or ``"cut"``.
+    fractions : sequence of float
+        Shares of the cut's rows, each in [0, 1].
+    cv : int or splitter
+        An int >= 2, or an object with ``split`` and ``get_n_splits``.
+    """
+    if removal not in _REMOVALS:
+        raise ValueError(f"removal must be one of {_REMOVALS}, got {removal!r}.")
+    try:
+        shares = np.asarray(fractions, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(f"removal_fractions must be numbers in [0, 1], got {fractions!r}.") from None
+    if shares.ndim != 1 or len(shares) == 0 or not np.all((shares >= 0) & (shares <= 1)):
+        raise ValueError(f"removal_fractions must be a non-empty sequence of numbers in [0, 1], "
+                         f"got {fractions!r}.")
+    if isinstance(cv, (bool, np.bool_)) or (isinstance(cv, numbers.Integral) and cv < 2):
+        raise ValueError(f"cv must be an int >= 2 or a cross-validation splitter, got {cv!r}.")
+    if not isinstance(cv, numbers.Integral) and not (
+            hasattr(cv, "split") and hasattr(cv, "get_n_splits")):
+        raise ValueError(f"cv must be an int >= 2 or a cross-validation splitter, got {cv!r}.")
+
+
+def candidate_counts(n_cut, fractions):
+    """The distinct numbers of rows to remove: 0, then ``round(f * n_cut)`` for each share.
+
+    Parameters
+    ----------
+    n_cut : int
+        Rows of the cut.
+    fractions : sequence of float
+        Shares of the cut, in [0, 1].
+
+    Returns
+    -------
+    counts : ndarray of int
+        Sorted, distinct, starting at 0.
+    """
+    counts = np.round(np.asarray(fractions, dtype=np.float64) * n_cut).astype(int)
+    return np.unique(np.concatenate([[0], counts]))
+
+
+def inner_splits(estimator, X, y, cv, random_state):
+    """The inner folds: ``cv`` itself when a splitter, else shuffled (stratified) k-fold.
+
+    Stratified for a classifier whose every class has at least ``cv`` rows.
+    """
+    if not isinstance(cv, numbers.Integral):
+        return list(cv.split(X, y))
+    y_arr = np.asarray(y)
+    if y_arr.ndim == 2 and y_arr.shape[1] == 1:  # a column vector: the same folds as 1-D
+        y_arr = y_arr[:, 0]
+    stratify = is_classifier(estimator) and y_arr.ndim == 1 and (
+        np.unique(y_arr, return_counts=True)[1].min() >= cv)
+    splitter = (StratifiedKFold if stratify else KFold)(cv, shuffle=True, random_state=random_state)
+    return list(splitter.split(np.zeros((len(y_arr), 1)), y_arr))
+
+
+def score_counts(estimator, X, y, order, counts, splits, scoring):
+    """Inner-CV scores: one row per count, one column per fold.
+
+    For count ``c`` the model is fitted on each fold's training rows less
+    ``order[:c]`` (the ``c`` lowest-valued rows of the cut) and scored on all the
+    fold's held-out rows.
+    """
+    scorer = check_scoring(estimator, scoring=scoring)
+    scores = np.empty((len(counts), len(splits)))
+    for i, count in enumerate(counts):
+        dropped = np.zeros(len(np.asarray(y)), bool)
+        dropped[order[:count]] = True
+        for j, (train, test) in enumerate(splits):
+            train = train[~dropped[train]]
+            model = clone(estimator).fit(_safe_indexing(X, train), _safe_indexing(y, train))
+            scores[i, j] = scorer(model, _safe_indexing(X, test), _safe_indexing(y, test))
+    return scores
+
+
+def choose_count(scores):
+    """Index of the candidate with the best mean inner-CV score; the first (smallest) on a tie.
+
+    Parameters
+    ----------
+    scores : ndarray of shape (n_counts, n_folds)
+        Inner-CV scores of the candidates (higher is better), smallest count first.
+
+    Returns
+    -------
+    index : int
+        The chosen candidate.
+    """
+    means = scores.mean(axis=1)
+    return int(np.flatnonzero(means >= means.max())[0])
+
+
+def _indexable(data):
+    """``data`` itself when rows can be taken from it (list, DataFrame, array), else an ndarray."""
+    if isinstance(data, list) or hasattr(data, "iloc") or hasattr(data, "shape"):
+        return data
+    return np.asarray(data)
+
+
+def choose_removal(estimator, X, y, order, fractions, cv, scoring, random_state):
+    """Cross-validate the candidate amounts and choose one.
+
+    Parameters
+    ----------
+    estimator : estimator
+        The wrapped model (cloned for every fit).
+    X, y : array-like
+        The training rows and their given targets.
+    order : ndarray of int
+        The cut's rows, lowest value first.
+    fractions : sequence of float
+        Shares of the cut to try (0 is always tried).
+    cv : int or splitter
+        The inner folds.
+    scoring : str, callable or None
+        As in scikit-learn; ``None``: the estimator's ``score``.
+    random_state : int, RandomState instance or None
+        Shuffles the inner folds.
+
+    Returns
+    -------
+    n_removed : int
+        The chosen number of rows (the first ``n_removed`` of ``order``).
+    results : dict
+        ``"n_removed"``, ``"fraction"`` (of the cut), ``"mean_score"``,
+        ``"std_score"`` and ``"fold_scores"`` per candidate, and ``"n_fits"``.
+    """
+    X, y = _indexable(X), _indexable(y)
+    counts = candidate_counts(len(order), fractions)
+    if len(counts) == 1:  # the cut is empty: nothing to choose, no fit
+        scores = np.full((1, 0), np.nan)
+        chosen = 0
+    else:
+        splits = inner_splits(estimator, X, y, cv, random_state)
+        scores = score_counts(estimator, X, y, order, counts, splits, scoring)
+        chosen = choose_count(scores)
+    results = {
+        "n_removed": counts,
+        "fraction": counts / max(len(order), 1),
+        "mean_score": scores.mean(axis=1) if scores.size else np.full(1, np.nan),
+        "std_score": scores.std(axis=1) if scores.size else np.full(1, np.nan),
+        "fold_scores": scores,
+        "n_fits": int(scores.size),
+    }
+    return int(counts[chosen]), results

@@ -1,0 +1,138 @@
+"""How much to remove: CleanedEstimator's inner cross-validation and the guards of the cut."""
+
+import numpy as np
+import pytest
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+from sklearn.linear_model import LogisticRegression
+from sklearn.neighbors import KNeighborsRegressor
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from skval import CleanedEstimator, LossValClassifier, LossValCleaner, LossValRegressor
+from skval._guard import agrees_with_label, agrees_with_target, class_floor
+from skval._removal import candidate_counts, choose_count
+
+
+class FirstFeatureValuer(RegressorMixin, BaseEstimator):
+    """Values every row by its first feature (no predictions: no veto)."""
+
+    def fit(self, X, y):
+        self.data_values_ = np.asarray(X, dtype=float)[:, 0].copy()
+        return self
+
+
+class FirstFeatureClassValuer(ClassifierMixin, FirstFeatureValuer):
+    pass
+
+
+def blobs(n=120, seed=0):
+    rng = np.random.RandomState(seed)
+    y = np.arange(n) % 2
+    return rng.normal(size=(n, 3)) + 4 * y[:, None], y
+
+
+# ----------------------------------------------------------------------------- the inner CV
+
+def test_removes_nothing_when_the_cut_holds_needed_rows():
+    """The lowest values fall on the largest x: without them the model cannot predict there."""
+    rng = np.random.RandomState(0)
+    X = rng.uniform(-2, 2, size=(200, 1))
+    y = X[:, 0] ** 3
+    model = CleanedEstimator(KNeighborsRegressor(5), valuer=FirstFeatureValuer(), cut=0.3,
+                             random_state=0).fit(-X, y)  # value = -x: the largest x lowest
+    assert model.n_removed_ == 0 and len(model.sample_indices_) == 200
+    scores = model.removal_scores_
+    np.testing.assert_array_equal(scores["n_removed"], [0, 30, 60])
+    assert scores["fold_scores"].shape == (3, 5) and model.n_inner_fits_ == 15
+    assert np.argmax(scores["mean_score"]) == 0
+
+
+def test_removes_nothing_on_clean_separable_data():
+    X, y = blobs()
+    model = CleanedEstimator(LogisticRegression(), valuer=LossValClassifier(max_epochs=3,
+                             random_state=0), cut=0.2, random_state=0).fit(X, y)
+    assert model.n_removed_ == 0 and len(model.sample_indices_) == len(y)
+
+
+def test_removes_rows_under_heavy_label_noise(flipped_cancer):
+    X, y_noisy, flipped, _ = flipped_cancer
+    base = make_pipeline(StandardScaler(), LogisticRegression())
+    model = CleanedEstimator(base, valuer=LossValClassifier(max_epochs=10, random_state=0),
+                             random_state=0).fit(X, y_noisy)
+    scores = model.removal_scores_
+    assert model.n_removed_ > 0 and model.n_removed_ in scores["n_removed"]
+    chosen = list(scores["n_removed"]).index(model.n_removed_)
+    assert scores["mean_score"][chosen] == scores["mean_score"].max()
+    assert len(model.sample_indices_) == len(y_noisy) - model.n_removed_
+    assert flipped[model.sample_indices_].mean() < flipped.mean()
+
+
+def test_removal_cut_keeps_the_old_behaviour():
+    X, y = blobs(40)
+    X[:5, 0] = -10.0
+    model = CleanedEstimator(LogisticRegression(), valuer=FirstFeatureClassValuer(), cut=5,
+                             removal="cut").fit(X, y)
+    np.testing.assert_array_equal(model.sample_indices_, np.arange(5, 40))
+    assert model.n_removed_ == 5 and model.removal_scores_ is None and model.n_inner_fits_ == 0
+
+
+@pytest.mark.parametrize("params, name", [
+    ({"removal": "best"}, "removal"),
+    ({"removal_fractions": [0.5, 1.5]}, "removal_fractions"),
+    ({"removal_fractions": []}, "removal_fractions"),
+    ({"cv": 1}, "cv"),
+    ({"cv": "five"}, "cv"),
+])
+def test_bad_parameters_name_themselves(params, name):
+    X, y = blobs(40)
+    model = CleanedEstimator(LogisticRegression(), valuer=FirstFeatureClassValuer(), **params)
+    with pytest.raises(ValueError, match=name):
+        model.fit(X, y)
+
+
+def test_candidates_and_choice():
+    np.testing.assert_array_equal(candidate_counts(10, (0.0, 0.5, 1.0)), [0, 5, 10])
+    np.testing.assert_array_equal(candidate_counts(0, (0.5, 1.0)), [0])
+    assert choose_count(np.array([[0.8, 0.9], [0.85, 0.85], [0.7, 0.7]])) == 0  # tie: less
+    assert choose_count(np.array([[0.8, 0.8], [0.9, 0.9], [0.7, 0.7]])) == 1
+
+
+# ----------------------------------------------------------------------------- the guards
+
+def test_class_floor_never_empties_or_more_than_halves_a_class():
+    groups = np.array([0] * 30 + [1] * 7 + [2])
+    values = np.arange(38.0)
+    removed = class_floor(values, np.ones(38, bool), groups)
+    assert removed[:30].sum() == 15 and removed[30:37].sum() == 3 and not removed[37]
+    np.testing.assert_array_equal(np.flatnonzero(removed)[:15], np.arange(15))  # lowest first
+
+
+def test_cleaner_keeps_half_of_every_class():
+    X, y = blobs(60)
+    X[:, 0] = np.where(y == 1, -5.0, 5.0) + np.arange(60) * 0.01  # class 1: all the lowest
+    cleaner = LossValCleaner(FirstFeatureClassValuer(), cut=40, max_class_share=0.9).fit(X, y)
+    kept = y[cleaner.sample_indices_]
+    assert (kept == 1).sum() == 15 and (kept == 0).sum() == 20  # 30 -> 15: half at most
+
+
+def test_veto_rules():
+    proba = np.array([[0.9, 0.1], [0.6, 0.4], [0.2, 0.8], [0.95, 0.05]])
+    labels = np.array([0, 0, 0, 0])  # class 0's usual confidence: mean 0.6625
+    np.testing.assert_array_equal(agrees_with_label(proba, labels), [True, False, False, True])
+    y = np.array([10.0, 0.0, 5.0, 6.0, 4.0])  # median 5
+    pred = np.array([8.0, 2.0, 5.0, 9.0, 6.0])
+    np.testing.assert_array_equal(agrees_with_target(pred, y),
+                                  [True, True, True, False, False])
+
+
+def test_extreme_targets_keep_their_rows_on_a_clean_skewed_table():
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(600, 6))
+    y = 100 * np.exp(0.6 * X @ np.array([1.0, 0.8, -0.6, 0.4, 0.0, 0.0]) + 0.2 * rng.normal(size=600))
+    top = y >= np.quantile(y, 0.95)
+    valuer = LossValRegressor(max_epochs=15, random_state=0)
+    guarded = LossValCleaner(valuer).fit(X, y)
+    plain = LossValCleaner(valuer, veto=False).fit(X, y)
+    kept_top = np.isin(np.flatnonzero(top), guarded.sample_indices_).mean()
+    assert kept_top >= 0.95
+    assert np.isin(np.flatnonzero(top), plain.sample_indices_).mean() < kept_top
