@@ -95,7 +95,17 @@ def changed_line(original, mutated, line):
 
 
 def run_tests(scratch, args, timeout, log):
-    """Fork, run pytest on ``args`` in ``scratch``; returns (outcome, seconds)."""
+    """Fork, run pytest on ``args`` in ``scratch``; returns (outcome, seconds).
+
+    ``args`` may hold ``"--extra-tests-follow"``: the arguments after it are a second pytest
+    run, made only when the first passes."""
+    if "--extra-tests-follow" in args:
+        i = args.index("--extra-tests-follow")
+        outcome, first = run_tests(scratch, args[:i], timeout, log)
+        if outcome != "survived":
+            return outcome, first
+        outcome, second = run_tests(scratch, args[i + 1:], timeout, log)
+        return outcome, first + second
     start = time.perf_counter()
     pid = os.fork()
     if pid == 0:  # the child: a fresh skval from the scratch copy
@@ -139,6 +149,8 @@ def main(argv=None):
     p.add_argument("--out", default="mutation.csv")
     p.add_argument("--timeout-factor", type=float, default=3.0)
     p.add_argument("--only", default=None, help="comma-separated sample rows (0-based) to run")
+    p.add_argument("--extra", nargs="*", default=[],
+                   help="test files run after each module's own (e.g. new tests for survivors)")
     p.add_argument("--list", action="store_true", help="print the mutant counts and the sample")
     args = p.parse_args(argv)
 
@@ -173,6 +185,9 @@ def main(argv=None):
     print(f"commit {commit}{' (with uncommitted changes)' if dirty else ''}; scratch {scratch}",
           flush=True)
 
+    if args.extra:  # the module's own tests (its -k selection applies to them only), then these
+        for module, tests in TESTS.items():
+            TESTS[module] = [*tests, "--extra-tests-follow", *args.extra]
     baseline = {}
     for module in sorted({sample[r][0] for r in rows}):
         outcome, seconds = run_tests(scratch, TESTS[module], 1800, scratch / "baseline.log")
