@@ -147,3 +147,25 @@ def test_distributed_entry_refuses_to_write_over_its_input(small_csv, tmp_path, 
     assert small_csv.read_bytes() == before
     assert not any(Path(p).exists() for o, p in outputs.items() if o != option)  # nothing written
 
+
+
+@pytest.mark.parametrize("target, task", [
+    (np.arange(30) % 3, "classification"),          # a few integer classes
+    (np.arange(30) % 3 * 2 + 1, "classification"),  # odd integers are integers too
+    (np.arange(30) % 25, "regression"),             # more than 20 distinct integers
+    (np.arange(30) % 3 + 0.5, "regression"),        # not whole numbers
+])
+def test_cli_auto_task(tmp_path, capsys, target, task):
+    path = tmp_path / "t.csv"
+    pd.DataFrame({"x": np.random.RandomState(0).normal(size=30), "y": target}).to_csv(
+        path, index=False)
+    assert main([str(path), "--target", "y", "--epochs", "1", "--top", "1"]) == 0
+    assert f"{task}: valued 30 rows" in capsys.readouterr().out
+
+
+def test_cli_refuses_a_file_of_the_target_alone(tmp_path, capsys):
+    path = tmp_path / "only.csv"
+    path.write_text("y\n" + "\n".join(str(i % 2) for i in range(10)) + "\n")
+    with pytest.raises(SystemExit):
+        main([str(path), "--target", "y"])
+    assert "has no feature columns besides 'y'" in capsys.readouterr().err

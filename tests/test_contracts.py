@@ -11,7 +11,13 @@ import pytest
 import torch
 from torch import nn
 
-from skval import LossValClassifier, LossValRegressor
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.utils import get_tags
+
+from skval import CleanedEstimator, LossValClassifier, LossValCleaner, LossValRegressor
 
 
 def blobs(n=120, d=3, seed=0):
@@ -209,3 +215,65 @@ def test_training_steps_run_in_training_mode_after_a_callback_evaluates():
     LossValClassifier(TrainingFlags, max_epochs=2, batch_size=32, callbacks=[Evaluates()],
                       random_state=0).fit(X, y)
     assert TrainingFlags.flags == [True, True, "epoch end", True, True, "epoch end"]
+
+
+class FixedValues(BaseEstimator):
+    """A valuer whose data_values_ are given (any estimator that sets them may value rows)."""
+
+    def __init__(self, values=None):
+        self.values = values
+
+    def fit(self, X, y):
+        self.data_values_ = np.asarray(self.values, dtype=float)
+        return self
+
+
+class RecordsWeights(ClassifierMixin, BaseEstimator):
+    def fit(self, X, y, sample_weight=None):
+        self.sample_weight_seen_ = np.asarray(sample_weight)
+        self.classes_ = np.unique(y)
+        return self
+
+    def predict(self, X):
+        return np.full(len(X), self.classes_[0])
+
+
+def test_weight_mode_weights_are_values_over_their_class_mean():
+    # mode="weight": sample_weight = value clipped at 0 / its class's mean value; a class
+    # smaller than average is pulled towards 1 by its size factor (size / average) ** 2
+    y = np.array([0] * 6 + [1] * 3)                    # average class size 4.5
+    values = np.array([1.0, 2.0, 3.0, -1.0, 2.0, 4.0, 0.5, 1.0, 1.5])
+    X = np.arange(9.0).reshape(-1, 1)
+    cleaned = CleanedEstimator(RecordsWeights(), FixedValues(values), mode="weight").fit(X, y)
+    a = np.clip(values[:6], 0, None)
+    factor_b = (3 / 4.5) ** 2
+    expected = np.concatenate([a / a.mean(), 1 + factor_b * (values[6:] / values[6:].mean() - 1)])
+    np.testing.assert_allclose(cleaned.sample_weight_, expected)
+    np.testing.assert_allclose(cleaned.estimator_.sample_weight_seen_, expected)
+    # a Pipeline gets them at its last step, whatever its length
+    pipe = make_pipeline(StandardScaler(), StandardScaler(), RecordsWeights())
+    cleaned = CleanedEstimator(pipe, FixedValues(values), mode="weight").fit(X, y)
+    np.testing.assert_allclose(cleaned.estimator_[-1].sample_weight_seen_, expected)
+
+
+def test_the_default_valuer_of_integer_classes_is_a_classifier():
+    X, _ = blobs(60)
+    y = np.arange(60) % 3  # three integer classes: valued as classes, capped per class
+    cleaner = LossValCleaner(cut=0.5, max_class_share=0.2, random_state=0)
+    cleaner.fit_resample(X, y)
+    assert isinstance(cleaner.estimator_, LossValClassifier)
+    assert np.bincount(y[np.setdiff1d(np.arange(60), cleaner.sample_indices_)]).tolist() == [4] * 3
+
+
+def test_a_cleaned_estimator_requires_y():
+    assert get_tags(CleanedEstimator(LogisticRegression())).target_tags.required is True
+
+
+def test_cli_names_at_most_five_rows_with_a_missing_target(tmp_path, capsys):
+    from skval._cli import main
+
+    path = tmp_path / "gaps.csv"
+    path.write_text("a,y\n" + "".join(f"{i},{'' if i % 2 else 1}\n" for i in range(20)))
+    with pytest.raises(SystemExit):
+        main([str(path), "--target", "y"])
+    assert "target column 'y' has missing values (rows [1, 3, 5, 7, 9])" in capsys.readouterr().err
