@@ -12,6 +12,7 @@ import pytest
 
 pd = pytest.importorskip("pandas")
 
+from skval import LossValClassifier  # noqa: E402
 from skval._cli import main  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -169,3 +170,34 @@ def test_cli_refuses_a_file_of_the_target_alone(tmp_path, capsys):
     with pytest.raises(SystemExit):
         main([str(path), "--target", "y"])
     assert "has no feature columns besides 'y'" in capsys.readouterr().err
+
+
+def test_distributed_entry_writes_values_and_model(tmp_path):
+    # the counterpart of the refusal, in this process (no torchrun: a group of one)
+    import pickle
+
+    rng = np.random.RandomState(0)
+    data = np.column_stack([rng.normal(size=(24, 2)), np.arange(24) % 2])
+    path = tmp_path / "data.npy"
+    np.save(path, data)
+    values, model = tmp_path / "values.csv", tmp_path / "model.pkl"
+    code, out, err = run_distributed(str(path), "--target", "-1", "--task", "classification",
+                                     "--params", '{"max_epochs": 2, "random_state": 0}',
+                                     "--values", str(values), "--model", str(model))
+    assert code == 0, out + err
+    assert "valued 24 rows on 1 process in " in out and "s (2 epochs)" in out
+    assert out.rstrip().endswith(f"values: {values}; model: {model}")
+    with open(model, "rb") as f:
+        est = pickle.load(f)
+    assert isinstance(est, LossValClassifier) and est.n_features_in_ == 2
+    table = np.loadtxt(values, delimiter=",", skiprows=1)
+    np.testing.assert_array_equal(table[:, 0], np.arange(24))
+    np.testing.assert_allclose(table[:, 1], est.data_values_, rtol=1e-6)
+    # the same file refused when it exists, unless --overwrite
+    code, out, err = run_distributed(str(path), "--target", "-1", "--task", "classification",
+                                     "--values", str(values))
+    assert code == 1 and "exists; pass --overwrite" in err
+    with pytest.raises(SystemExit):  # --target names no column of the array
+        run_distributed(str(path), "--target", "3", "--task", "classification",
+                        "--values", str(tmp_path / "v.csv"))
+    assert not (tmp_path / "v.csv").exists()

@@ -51,7 +51,7 @@ TESTS = {
                       "not distributed and not module_help and not categorical "
                       "and not kept_rows_are"],
     "skval/distributed.py": ["tests/test_cli_wiring.py", "tests/test_distributed.py", "-k",
-                             "(distributed_entry and False) or cli_refuses_to_overwrite"],
+                             "(distributed_entry and not True) or cli_refuses_to_overwrite"],
 }
 PRELOAD = ["numpy", "scipy", "sklearn", "torch", "torch.distributed", "skorch", "pandas", "ot",
            "matplotlib", "matplotlib.pyplot", "hypothesis", "pytest", "joblib"]
