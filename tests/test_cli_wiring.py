@@ -48,7 +48,8 @@ def test_kept_rows_cap_each_class_on_its_own(imbalanced_csv, tmp_path, capsys, t
         frame["label"] = frame["x1"] * 2 + np.random.RandomState(1).normal(size=60)
         frame.to_csv(imbalanced_csv, index=False)
     out, kept_path = tmp_path / "values.csv", tmp_path / "kept.csv"
-    assert main([str(imbalanced_csv), "--target", "label", "--task", task, "-o", str(out),
+    task_arg = "".join(list(task))  # as a real command line gives it: equal, not identical
+    assert main([str(imbalanced_csv), "--target", "label", "--task", task_arg, "-o", str(out),
                  "--kept-rows", str(kept_path), "--cut", "59", "--max-class-share", "0.25",
                  "--epochs", "2"]) == 0
     values = pd.read_csv(out)["data_value"].to_numpy()
