@@ -202,3 +202,35 @@ def test_distributed_entry_writes_values_and_model(tmp_path):
         run_distributed(str(path), "--target", "3", "--task", "classification",
                         "--values", str(tmp_path / "v.csv"))
     assert not (tmp_path / "v.csv").exists()
+
+
+def test_distributed_entry_arguments(tmp_path, capsys):
+    import pickle
+
+    from skval import LossValRegressor
+    from skval.distributed import main as distributed_main
+
+    rng = np.random.RandomState(0)
+    path = tmp_path / "reg.npy"
+    np.save(path, np.column_stack([rng.normal(size=(20, 2)), rng.normal(size=20)]))
+    model = tmp_path / "m.pkl"
+    code, out, err = run_distributed(str(path), "--target", "-1", "--task", "regression",
+                                     "--params", '{"max_epochs": 1}', "--values",
+                                     str(tmp_path / "v.csv"), "--model", str(model))
+    assert code == 0, out + err
+    with open(model, "rb") as f:
+        assert isinstance(pickle.load(f), LossValRegressor)
+    capsys.readouterr()
+    with pytest.raises(SystemExit):  # --task is required
+        distributed_main([str(path), "--target", "-1", "--values", str(tmp_path / "w.csv")])
+    with pytest.raises(SystemExit):
+        distributed_main([str(path), "--target", "-1", "--task", "regression", "--values",
+                          str(tmp_path / "w.csv"), "--params", '{"n_workers": 2}'])
+    assert "error: n_workers is not a parameter here" in capsys.readouterr().err
+    flat = tmp_path / "flat.npy"
+    np.save(flat, np.arange(10.0))
+    with pytest.raises(SystemExit):
+        distributed_main([str(flat), "--target", "0", "--task", "regression", "--values",
+                          str(tmp_path / "w.csv")])
+    assert "holds an array of shape (10,)" in capsys.readouterr().err
+    assert not (tmp_path / "w.csv").exists()
