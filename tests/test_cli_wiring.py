@@ -234,3 +234,11 @@ def test_distributed_entry_arguments(tmp_path, capsys):
                           str(tmp_path / "w.csv")])
     assert "holds an array of shape (10,)" in capsys.readouterr().err
     assert not (tmp_path / "w.csv").exists()
+
+
+def test_cli_regression_on_text_names_its_first_value(tmp_path, capsys):
+    path = tmp_path / "text.csv"
+    path.write_text("a,y\n1,first\n2,middle\n3,last\n")
+    with pytest.raises(SystemExit):
+        main([str(path), "--target", "y", "--task", "regression"])
+    assert "'y' has values like 'first'" in capsys.readouterr().err
