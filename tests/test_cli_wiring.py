@@ -238,7 +238,7 @@ def test_distributed_entry_arguments(tmp_path, capsys):
 
 def test_cli_regression_on_text_names_its_first_value(tmp_path, capsys):
     path = tmp_path / "text.csv"
-    path.write_text("a,y\n1,first\n2,middle\n3,last\n")
+    path.write_text("a,y\n1.5,first\n0.5,middle\n2.5,last\n")
     with pytest.raises(SystemExit):
         main([str(path), "--target", "y", "--task", "regression"])
     assert "'y' has values like 'first'" in capsys.readouterr().err
