@@ -202,14 +202,27 @@ def test_matches_a_one_process_simulation(uneven_fit, flipped_cancer):
 
 
 def test_one_worker_is_the_ordinary_fit(diabetes):
+    # n_workers=1 trains in the caller's process, outside any torch.distributed group: not
+    # a spawned process, not a group of one. A callback sees where each epoch ran (defined
+    # here, it cannot be pickled to another process: a spawned fit fails outright).
+    from skorch.callbacks import Callback
+
     X, y = diabetes
+    epochs = []
+
+    class WhereItRan(Callback):
+        def on_epoch_end(self, net, **kwargs):
+            epochs.append((os.getpid(), dist.is_initialized(), threading.current_thread().name))
+
+    one = LossValRegressor(max_epochs=2, random_state=0, n_workers=1,
+                           callbacks=[WhereItRan()]).fit(X, y)
+    assert epochs == [(os.getpid(), False, threading.current_thread().name)] * 2
+    # and it is what a fit without n_workers does (the callback only watches)
     plain = LossValRegressor(max_epochs=2, random_state=0).fit(X, y)
-    one = LossValRegressor(max_epochs=2, random_state=0, n_workers=1).fit(X, y)
     np.testing.assert_array_equal(one.data_values_, plain.data_values_)
     np.testing.assert_array_equal(one.evidence_, plain.evidence_)
     for a, b in zip(one.net_.module_.parameters(), plain.net_.module_.parameters()):
         assert torch.equal(a, b)
-    assert not hasattr(one, "_distributed_stats")
 
 
 class FailsOnRank1(nn.Module):

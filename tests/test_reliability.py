@@ -55,23 +55,60 @@ def datasets(draw):
     return X, y, kind
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(datasets())
-def test_random_inputs_fit_or_fail_cleanly(data):
+@pytest.mark.parametrize("fault", [
+    None, "nan_in_X", "inf_in_X", "one_row", "y_too_short", "bad_y", "no_features",
+    "X_val_width", "y_val_without_X_val", "bad_param"])
+@settings(max_examples=25, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.too_slow])
+@given(data=datasets())
+def test_random_inputs_fit_or_fail_cleanly(data, fault):
+    # Every generated input fits (fault=None); the same input with a fault planted in it
+    # is refused with a ValueError that says what is wrong, before any training (never an
+    # error from torch or POT). Derandomised: the same examples on every run.
     X, y, kind = data
+    n, d = X.shape
+    regression = kind == "regression"
+    params = dict(max_epochs=2, hidden_layer_sizes=(8,), random_state=0)
+    fit_kwargs = {}
+    if fault in ("nan_in_X", "inf_in_X"):
+        X = X.astype(np.float64)
+        X[n // 2, d - 1] = np.nan if fault == "nan_in_X" else np.inf
+    elif fault == "one_row":
+        X, y = X[:1], y[:1]
+    elif fault == "y_too_short":
+        y = y[:-1]
+    elif fault == "bad_y":  # a single class, or a missing regression target
+        y = np.full(n, np.nan) if regression else np.full(n, y[0])
+    elif fault == "no_features":
+        X = X[:, :0]
+    elif fault == "X_val_width":
+        fit_kwargs = dict(X_val=np.zeros((3, d + 1)))
+    elif fault == "y_val_without_X_val":
+        fit_kwargs = dict(y_val=y[:3])
+    elif fault == "bad_param":
+        params["max_epochs"] = 0
+    message = {
+        "nan_in_X": "Input X contains NaN",
+        "inf_in_X": "Input X contains infinity",
+        "one_row": r"Found array with 1 sample\(s\) .* a minimum of 2 is required",
+        "y_too_short": rf"inconsistent numbers of samples: \[{n}, {n - 1}\]",
+        "bad_y": "Input y contains NaN" if regression else "needs samples of at least 2 classes",
+        "no_features": r"Found array with 0 feature\(s\)",
+        "X_val_width": f"X_val has {d + 1} features, but X has {d}",
+        "y_val_without_X_val": "y_val was given without X_val",
+        "bad_param": "max_epochs must be > 0, got 0",
+    }.get(fault)
     X_before, y_before = X.copy(), y.copy()
-    est = (LossValRegressor if kind == "regression" else LossValClassifier)(
-        max_epochs=2, hidden_layer_sizes=(8,), random_state=0
-    )
-    try:
+    est = (LossValRegressor if regression else LossValClassifier)(**params)
+    if fault is None:
         est.fit(X, y)
-    except (ValueError, TypeError) as exc:
-        # only the documented refusals; no torch / POT internals
-        assert "sample" in str(exc) or "class" in str(exc), exc
-    else:
         assert est.data_values_.shape == (len(X),)
         assert np.isfinite(est.data_values_).all()
         assert est.predict(X).shape == y.shape
+    else:
+        with pytest.raises(ValueError, match=message):
+            est.fit(X, y, **fit_kwargs)
+        assert not hasattr(est, "net_")  # refused before a network was built
     np.testing.assert_array_equal(X, X_before)
     np.testing.assert_array_equal(y, y_before)
 
