@@ -144,11 +144,15 @@ class CleanedEstimator(MetaEstimatorMixin, BaseEstimator):
     >>> from sklearn.datasets import load_iris
     >>> from sklearn.linear_model import LogisticRegression
     >>> from skval import CleanedEstimator, LossValClassifier
+    >>> from skval.evaluation import inject_noise
     >>> X, y = load_iris(return_X_y=True)
+    >>> _, y_noisy, _ = inject_noise(X, y, rate=0.1, random_state=0)
     >>> model = CleanedEstimator(LogisticRegression(max_iter=1000),
-    ...                          valuer=LossValClassifier(max_epochs=2, random_state=0), cut=0.1)
-    >>> model.fit(X, y).sample_indices_.shape
-    (135,)
+    ...                          valuer=LossValClassifier(max_epochs=20, random_state=0))
+    >>> model.fit(X, y_noisy).sample_indices_.shape  # the inner CV chose to remove 6 rows
+    (144,)
+    >>> model.removal_scores_["n_removed"].tolist()  # the candidates it scored
+    [0, 6, 11]
     >>> model.predict(X[:3])
     array([0, 0, 0])
     """

@@ -181,11 +181,15 @@ class LossValCleaner(BaseEstimator):
     --------
     >>> from sklearn.datasets import load_iris
     >>> from skval import LossValClassifier, LossValCleaner
+    >>> from skval.evaluation import inject_noise
     >>> X, y = load_iris(return_X_y=True)
-    >>> cleaner = LossValCleaner(LossValClassifier(max_epochs=2, random_state=0), cut=0.1)
-    >>> X_kept, y_kept = cleaner.fit_resample(X, y)
+    >>> _, y_noisy, noisy = inject_noise(X, y, rate=0.1, random_state=0)  # 15 labels flipped
+    >>> cleaner = LossValCleaner(LossValClassifier(max_epochs=20, random_state=0))
+    >>> X_kept, y_kept = cleaner.fit_resample(X, y_noisy)
     >>> X_kept.shape, cleaner.data_values_.shape
-    ((135, 4), (150,))
+    ((139, 4), (150,))
+    >>> int(noisy.sum() - cleaner.kept(noisy).sum())  # of the 11 rows removed, 9 were flipped
+    9
     """
 
     _estimator_type = "sampler"

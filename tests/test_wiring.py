@@ -164,7 +164,7 @@ def test_the_lazy_batch_update_gives_the_eager_rules_weights_in_a_real_fit():
                   record_history=True, random_state=0)
     lazy = LossValClassifier(weight_update="batch", **params).fit(X, y)
     eager = LossValClassifier(weight_update="row", **params).fit(X, y)
-    assert eager.net_.optimizer_.weight_steps == 3 * 128 // 16  # the rule moved the weights
+    assert eager.net_.rows_.update.optimizer.weight_steps == 3 * 128 // 16  # it moved the weights
     moved = np.abs(eager.data_values_ - 1).max()
     assert moved > 0.1  # far enough for a lost replay to show
     np.testing.assert_allclose(lazy.weight_history_, eager.weight_history_, rtol=0, atol=1e-4)
