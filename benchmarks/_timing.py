@@ -281,10 +281,15 @@ def skval_batch_size(task, n, src=None):
     int
     """
     estimator = "LossValClassifier" if task == "classification" else "LossValRegressor"
-    code = ("import sys, skval; "
-            f"est = skval.{estimator}(); "
-            f"bs = est.batch_size; "
-            f"print(est._batch_size({n}, True) if hasattr(est, '_batch_size') else bs)")
+    # the rule lives in skval._spec since the redesign; older trees (--compare-src) kept it
+    # on the estimator
+    code = ("import skval\n"
+            f"est = skval.{estimator}()\n"
+            "try:\n"
+            "    from skval._spec import batch_size_for\n"
+            f"    print(batch_size_for(est.batch_size, {n}, True))\n"
+            "except ImportError:\n"
+            f"    print(est._batch_size({n}, True))\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          env=_env_with_src(src), check=True)
     return int(out.stdout.strip().splitlines()[-1])

@@ -1,10 +1,10 @@
 """Are two source trees' values the same? The check for a refactor of skval's core.
 
 Fits a fixed set of small estimators (4,000 rows, batches split in OT blocks, both
-weight updates, a reference set with labels, Sinkhorn, batch 2048) with skval imported
-from each tree, in a fresh process per tree, one torch thread, and prints per fit
-whether ``data_values_`` (and the predictions) are bit-identical, or the largest
-difference. ``--perturb`` adds a third run of the first tree with the learning rate
+weight updates, class-balanced, ``n_workers=2``, a reference set with labels, Sinkhorn,
+batch 2048) with skval imported from each tree, in a fresh process per tree, one torch
+thread, and prints per fit whether ``data_values_``, ``evidence_`` (and the predictions)
+are bit-identical, or the largest difference. ``--perturb`` adds a third run of the first tree with the learning rate
 moved by one part in a million: the spread that float rounding alone can cause, to
 read a difference against.
 
@@ -43,9 +43,16 @@ def fit_all(lr_factor):
         clf = LossValClassifier(max_epochs=3, lr=lr, weight_update=update, random_state=0)
         clf.fit(Xc, yc)
         out[f"clf_{update}"], out[f"clf_{update}_proba"] = clf.data_values_, clf.predict_proba(Xc[:50])
+        out[f"clf_{update}_evidence"] = clf.evidence_
         reg = LossValRegressor(max_epochs=3, lr=lr, weight_update=update, random_state=0)
         reg.fit(Xr, yr)
         out[f"reg_{update}"], out[f"reg_{update}_pred"] = reg.data_values_, reg.predict(Xr[:50])
+        out[f"reg_{update}_evidence"] = reg.evidence_
+        for extra, kwargs in [("balanced", dict(class_balanced=True)), ("2workers", dict(n_workers=2))]:
+            est = LossValClassifier(max_epochs=3, lr=lr, weight_update=update, random_state=0,
+                                    **kwargs).fit(Xc, yc)
+            out[f"clf_{update}_{extra}"] = est.data_values_
+            out[f"clf_{update}_{extra}_evidence"] = est.evidence_
     out["clf_batch32"] = LossValClassifier(max_epochs=2, lr=lr, batch_size=32, random_state=1).fit(
         Xc[:1500], yc[:1500]).data_values_
     out["clf_X_val_labels"] = LossValClassifier(
@@ -59,11 +66,18 @@ def fit_all(lr_factor):
 
 
 def run_tree(src, npz, lr_factor=1.0):
-    """Run ``fit_all`` with skval imported from ``src``; results saved to ``npz``."""
-    code = (f"import sys, runpy; sys.path.insert(0, {str(src)!r}); import numpy as np; "
-            f"fit_all = runpy.run_path({str(Path(__file__).resolve())!r})['fit_all']; "
-            f"np.savez({str(npz)!r}, **fit_all({lr_factor!r}))")
-    subprocess.run([sys.executable, "-c", code], check=True, cwd=tempfile.gettempdir())
+    """Run ``fit_all`` with skval imported from ``src``; results saved to ``npz``.
+
+    The fits run from a script file with a main guard: the ``n_workers=2`` fits start
+    worker processes, which must not re-run the fits.
+    """
+    script = Path(tempfile.mkdtemp()) / "fit_all.py"
+    script.write_text(
+        f"import sys, runpy\nsys.path.insert(0, {str(src)!r})\nimport numpy as np\n"
+        f"if __name__ == '__main__':\n"
+        f"    fit_all = runpy.run_path({str(Path(__file__).resolve())!r})['fit_all']\n"
+        f"    np.savez({str(npz)!r}, **fit_all({lr_factor!r}))\n")
+    subprocess.run([sys.executable, str(script)], check=True, cwd=tempfile.gettempdir())
     return dict(np.load(npz))
 
 
@@ -83,9 +97,9 @@ def main(argv=None):
         before = run_tree(args.before, Path(tmp) / "before.npz")
         after = run_tree(args.after, Path(tmp) / "after.npz")
         nudged = run_tree(args.before, Path(tmp) / "nudged.npz", 1 + 1e-6) if args.perturb else None
-    print(f"{'fit':20s} {'after vs before':24s}" + ("  lr x (1 + 1e-6) vs before" if nudged else ""))
+    print(f"{'fit':28s} {'after vs before':24s}" + ("  lr x (1 + 1e-6) vs before" if nudged else ""))
     for name in before:
-        line = f"{name:20s} {describe(after[name], before[name]):24s}"
+        line = f"{name:28s} {describe(after[name], before[name]):24s}"
         print(line + (f"  {describe(nudged[name], before[name])}" if nudged else ""))
 
 
