@@ -148,11 +148,12 @@ class CleanedEstimator(MetaEstimatorMixin, BaseEstimator):
     >>> X, y = load_iris(return_X_y=True)
     >>> _, y_noisy, _ = inject_noise(X, y, rate=0.1, random_state=0)
     >>> model = CleanedEstimator(LogisticRegression(max_iter=1000),
-    ...                          valuer=LossValClassifier(max_epochs=20, random_state=0))
-    >>> model.fit(X, y_noisy).sample_indices_.shape  # the inner CV chose to remove 6 rows
-    (144,)
-    >>> model.removal_scores_["n_removed"].tolist()  # the candidates it scored
+    ...                          valuer=LossValClassifier(max_epochs=20, random_state=0),
+    ...                          random_state=0)  # seeds the inner folds
+    >>> model.fit(X, y_noisy).removal_scores_["n_removed"].tolist()  # the candidates scored
     [0, 6, 11]
+    >>> model.n_removed_, model.sample_indices_.shape  # the inner CV chose
+    (0, (150,))
     >>> model.predict(X[:3])
     array([0, 0, 0])
     """
