@@ -14,14 +14,17 @@ import numpy as np
 from sklearn.utils.multiclass import type_of_target
 
 __all__ = [
+    "SOURCES",
     "cap_per_group",
     "check_cut",
     "check_share",
     "check_values_mask",
     "class_groups",
+    "evidence_source",
     "lowest",
     "lowest_mask",
     "removal_candidates",
+    "robust_z",
     "rows_to_remove",
     "size_factors",
     "targets_are_classes",
