@@ -116,7 +116,7 @@ def agrees_with_target(prediction, y):
     return (above | below).all(axis=1)
 
 
-def network_agreement(valuer, X, y):
+def network_agreement(valuer, X, y, prediction=None):
     """The rows the valuer's own network agrees with (see the module), or None.
 
     Parameters
@@ -129,6 +129,9 @@ def network_agreement(valuer, X, y):
         The training rows the valuer was fitted on.
     y : array-like of shape (n_samples,) or (n_samples, n_targets)
         Their given targets.
+    prediction : ndarray or None, default=None
+        The valuer's ``predict_proba(X)`` (classifier) or ``predict(X)``
+        (regressor) when the caller already has it; ``None``: computed here.
 
     Returns
     -------
@@ -140,12 +143,13 @@ def network_agreement(valuer, X, y):
             return None
         y = np.asarray(y)
         labels = np.searchsorted(valuer.classes_, y.reshape(len(y), -1)[:, 0])  # a column y too
-        agree = agrees_with_label(np.asarray(valuer.predict_proba(X)), labels)
+        proba = valuer.predict_proba(X) if prediction is None else prediction
+        agree = agrees_with_label(np.asarray(proba), labels)
         evidence = getattr(valuer, "evidence_", None)
         return agree if evidence is None else agree & (evidence_source(evidence) != 0)
     if not hasattr(valuer, "predict"):
         return None
-    return agrees_with_target(valuer.predict(X), y)
+    return agrees_with_target(valuer.predict(X) if prediction is None else prediction, y)
 
 
 def guard(values, removed, groups, agreement):
@@ -172,7 +176,8 @@ def guard(values, removed, groups, agreement):
     return class_floor(values, removed, groups)
 
 
-def guarded_cut(valuer, X, y, values, groups, cut="kmeans", max_class_share=0.5, veto=True):
+def guarded_cut(valuer, X, y, values, groups, cut="kmeans", max_class_share=0.5, veto=True,
+                prediction=None):
     """The rows the guarded cut removes: the cut, its cap per class, the veto, the floor.
 
     Parameters
@@ -194,6 +199,9 @@ def guarded_cut(valuer, X, y, values, groups, cut="kmeans", max_class_share=0.5,
         The cap per class (see ``LossValCleaner``).
     veto : bool, default=True
         Whether rows the network agrees with are kept.
+    prediction : ndarray or None, default=None
+        The valuer's predictions on ``X``, if already made (see
+        ``network_agreement``).
 
     Returns
     -------
@@ -201,5 +209,5 @@ def guarded_cut(valuer, X, y, values, groups, cut="kmeans", max_class_share=0.5,
         The rows to remove.
     """
     removed = rows_to_remove(values, groups, cut, max_class_share)
-    agreement = network_agreement(valuer, X, y) if veto else None
+    agreement = network_agreement(valuer, X, y, prediction) if veto else None
     return guard(values, removed, groups, agreement)

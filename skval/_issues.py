@@ -49,11 +49,11 @@ class IssuesMixin:
             raise ValueError(f"y has {len(y)} rows, X has {len(values)}.")
         return values
 
-    def _prediction_columns(self, X, y):
-        """The network's suggestion per row: label and probability, or the prediction."""
+    def _prediction_columns(self, prediction, y):
+        """The suggestion per row from the network's ``prediction``: label and probability."""
         columns = {}
         if hasattr(self, "classes_"):
-            proba = self.predict_proba(X)
+            proba = prediction
             best = proba.argmax(axis=1)
             if y is not None:
                 y = np.asarray(y)
@@ -66,7 +66,7 @@ class IssuesMixin:
             return columns
         if y is not None:
             columns.update(_columns("target", np.asarray(y, dtype=np.float64)))
-        columns.update(_columns("prediction", self.predict(X)))
+        columns.update(_columns("prediction", prediction))
         return columns
 
     def get_issues(self, X, y=None, *, cut="kmeans", max_class_share=0.5):
@@ -100,14 +100,16 @@ class IssuesMixin:
                                "label_evidence": self.evidence_[:, 0],
                                "feature_evidence": self.evidence_[:, 1]}, index=values.index)
         report["source"] = pd.Categorical.from_codes(evidence_source(self.evidence_), SOURCES)
+        # one pass of the network over X serves the suggestion and the guard's veto
+        prediction = self.predict_proba(X) if hasattr(self, "classes_") else self.predict(X)
         if y is None:
             report["flagged"] = pd.array([pd.NA] * len(values), dtype="boolean")
         else:
             y = np.asarray(y)
             groups = class_groups(y, hasattr(self, "classes_"))
             report["flagged"] = guarded_cut(self, X, y, self.data_values_, groups, cut,
-                                            max_class_share)
-        for name, column in self._prediction_columns(X, y).items():
+                                            max_class_share, prediction=prediction)
+        for name, column in self._prediction_columns(prediction, y).items():
             report[name] = column
         return report
 
