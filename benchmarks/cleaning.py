@@ -4,8 +4,12 @@ For every task and fold, four versions of the same base model are fitted on the 
 and scored on the test fold:
 
 - ``plain``: the base model on all training rows;
-- ``skval``: ``CleanedEstimator(base)`` with its defaults (2-means cut, at most half of any class
-  removed, the default LossVal valuer seeded 0);
+- ``skval``: ``CleanedEstimator(base)`` with its defaults (the guarded 2-means cut, an inner
+  cross-validation of ``base`` choosing how much of it to remove, the default LossVal valuer
+  seeded 0);
+- ``skval-cut``: ``CleanedEstimator(base, removal="cut")``: the whole guarded cut removed;
+- ``skval-r2``: the default with the inner folds scored by R^2 (regression tasks only: the
+  default scores a regressor's inner folds by the correlation of prediction and target);
 - ``skval-w``: ``CleanedEstimator(base, mode="weight")``: all rows, weighted by their values;
 - ``cleanlab``: cleanlab's ``CleanLearning(base)`` (classification, or its regression
   ``CleanLearning``); skipped when cleanlab is not installed.
@@ -17,6 +21,10 @@ Noisy tasks get label noise at rate 0.2 (:func:`skval.evaluation.inject_noise`) 
 models train on the noisy labels of the training fold and are scored against the *clean*
 labels of the test fold (accuracy, or R^2). Imbalanced tasks keep their labels and are scored by
 ROC AUC. All cleaning happens inside ``fit``, on the training fold only.
+
+The valuer is the same fit for every skval variant and both base models of a fold (same rows,
+same seed): it is fitted once per fold and reused (``MemoValuer``); its seconds are charged to
+the first variant that fits it (``seconds``) and recorded for each (``valuer_seconds``).
 
 Run from the repository root, with one torch thread on a shared machine::
 
@@ -41,11 +49,13 @@ from sklearn.model_selection import KFold, StratifiedKFold
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from skval import CleanedEstimator
+from skval import CleanedEstimator, LossValClassifier, LossValRegressor
 from skval.evaluation import inject_noise
 
 NOISE_RATE = 0.2
-VARIANTS = ("plain", "skval", "skval-w", "cleanlab")
+VARIANTS = ("plain", "skval", "skval-cut", "skval-r2", "skval-w", "cleanlab")
+# fitted valuers of the current fold, by (task kind, rows); see MemoValuer
+_VALUERS = {}
 
 
 # ----------------------------------------------------------------------------- tasks
@@ -133,14 +143,47 @@ def cleanlab_version(base, task):
     return CleanLearning(clone(base), seed=0, find_label_issues_kwargs={"n_jobs": 1})
 
 
+def _memo_fit(valuer, fit, X, y):
+    """``fit(X, y)`` once per rows and targets; later calls copy the fitted state."""
+    key = (type(valuer).__name__, np.asarray(X).tobytes(), np.asarray(y).tobytes())
+    if key not in _VALUERS:
+        start = time.perf_counter()
+        fit(X, y)
+        _VALUERS[key] = (dict(vars(valuer)), time.perf_counter() - start)
+        valuer.fit_seconds_, valuer.reused_ = _VALUERS[key][1], False
+        return valuer
+    state, seconds = _VALUERS[key]
+    vars(valuer).update(state)
+    valuer.fit_seconds_, valuer.reused_ = seconds, True
+    return valuer
+
+
+class MemoClassifier(LossValClassifier):
+    """The default valuer (seeded 0), fitted once per training fold."""
+
+    def fit(self, X, y):
+        return _memo_fit(self, super().fit, X, y)
+
+
+class MemoRegressor(LossValRegressor):
+    """The default valuer (seeded 0), fitted once per training fold."""
+
+    def fit(self, X, y):
+        return _memo_fit(self, super().fit, X, y)
+
+
 def variant(name, base, task):
+    """The model of variant ``name`` around ``base``; None where it does not apply."""
     if name == "plain":
         return clone(base)
-    if name == "skval":
-        return CleanedEstimator(clone(base), random_state=0)
-    if name == "skval-w":
-        return CleanedEstimator(clone(base), mode="weight", random_state=0)
-    return cleanlab_version(base, task)
+    if name == "cleanlab":
+        return cleanlab_version(base, task)
+    if name == "skval-r2" and task.kind != "noisy-reg":
+        return None
+    valuer = (MemoRegressor if task.kind == "noisy-reg" else MemoClassifier)(random_state=0)
+    options = {"skval": {}, "skval-cut": {"removal": "cut"}, "skval-r2": {"scoring": "r2"},
+               "skval-w": {"mode": "weight"}}[name]
+    return CleanedEstimator(clone(base), valuer=valuer, random_state=0, **options)
 
 
 # ----------------------------------------------------------------------------- the run
@@ -167,6 +210,7 @@ def run_task(task, seed, n_folds, variants):
     X, y_train, y_true, noisy = task_data(task, seed)
     rows = []
     for fold, (train, test) in enumerate(folds(task, y_train, n_folds, seed)):
+        _VALUERS.clear()
         for model_name, base in base_models(task).items():
             for name in variants:
                 model = variant(name, base, task)
@@ -174,12 +218,16 @@ def run_task(task, seed, n_folds, variants):
                     continue
                 start = time.perf_counter()
                 model.fit(X[train], y_train[train])
+                seconds = time.perf_counter() - start
                 kept = getattr(model, "sample_indices_", np.arange(len(train)))
+                valuer = getattr(model, "valuer_", None)
                 rows.append(dict(
                     task=task.name, seed=seed, fold=fold, model=model_name, variant=name,
                     score=score(task, model, X[test], y_true[test]),
                     removed=1 - len(kept) / len(train),
-                    noisy_kept=noisy[train][kept].mean(), seconds=time.perf_counter() - start,
+                    noisy_kept=noisy[train][kept].mean(), seconds=seconds,
+                    valuer_seconds=getattr(valuer, "fit_seconds_", 0.0),
+                    inner_fits=getattr(model, "n_inner_fits_", 0),
                 ))
     return rows
 

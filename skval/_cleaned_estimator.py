@@ -102,8 +102,12 @@ class CleanedEstimator(MetaEstimatorMixin, BaseEstimator):
         ``random_state`` (stratified for a classifier whose classes all have at
         least ``cv`` rows), or a splitter with ``split``.
     scoring : str, callable or None, default=None
-        The inner folds' score (as in ``cross_val_score``); ``None``: the
-        estimator's own ``score``.
+        The inner folds' score (as in ``cross_val_score``). ``None``: a
+        classifier's own ``score`` (accuracy); for a regressor, the correlation
+        of prediction and target, because R^2 on the noisy held-out targets
+        ranks the model trained on the noise first (it is shrunk towards the
+        mean, which wrong targets reward), while the correlation ignores that
+        shrinkage (see ``skval._removal``).
     random_state : int, RandomState instance or None, default=None
         Seeds the default valuer (a given ``valuer`` keeps its own) and the
         inner folds.

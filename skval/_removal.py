@@ -7,10 +7,20 @@ inner fold it is fitted on the training part less the candidate's rows and score
 on **all** the rows of the held-out part. The held-out part is never cleaned: every
 candidate is scored on the same rows, and the rows the cut would remove (the
 hard, rare and extreme ones among them) count against a candidate that loses
-them. Its labels are the given ones, noise included; symmetric label noise lowers
-every candidate's accuracy by the same affine map, so it does not change their
-order. (cleanlab's regression ``CleanLearning`` likewise scores its candidate
-fractions by cross-validated R^2 on all rows.)
+them. Its labels are the given ones, noise included, so the score must rank the
+candidates as clean labels would:
+
+* a classifier's own ``score`` (accuracy): symmetric label noise lowers every
+  candidate's accuracy by the same affine map, so it does not change their order;
+* a regressor's default is the correlation of prediction and target, not R^2. A
+  wrong target (another row's, or an outlier) carries no information about its
+  features, so on noisy held-out targets the best R^2 goes to the model shrunk
+  towards the mean, the one trained on the noise: R^2 there ranks cleaning last.
+  The correlation is unchanged by an affine map of the prediction (the
+  shrinkage), and the wrong rows add the same zero-information part to every
+  candidate's; it still falls when a candidate loses rows its model needs.
+  (Measured: with R^2 the inner CV removed 2-3 % of the rows of 20 %-swapped
+  regression tasks where the cut removed 7-8 %.)
 
 The choice is the candidate with the best mean score, the smaller amount on a
 tie (so removing nothing wins whenever no amount scores better). Cost: ``len(candidates) * n_splits`` fits of the wrapped model (none when
@@ -93,6 +103,36 @@ def inner_splits(estimator, X, y, cv, random_state):
     return list(splitter.split(np.zeros((len(y_arr), 1)), y_arr))
 
 
+def prediction_correlation(estimator, X, y):
+    """Pearson correlation of ``estimator.predict(X)`` with ``y`` (0 for a constant prediction).
+
+    The inner CV's default score for a regressor (see the module docstring).
+
+    Parameters
+    ----------
+    estimator : fitted regressor
+    X : array-like of shape (n_samples, n_features)
+    y : array-like of shape (n_samples,)
+
+    Returns
+    -------
+    score : float
+        In [-1, 1]; higher is better.
+    """
+    pred = np.asarray(estimator.predict(X), dtype=np.float64).ravel()
+    target = np.asarray(y, dtype=np.float64).ravel()
+    pred, target = pred - pred.mean(), target - target.mean()
+    norm = np.sqrt((pred ** 2).sum() * (target ** 2).sum())
+    return float((pred * target).sum() / norm) if norm > 0 else 0.0
+
+
+def inner_scorer(estimator, scoring):
+    """The inner folds' scorer: ``scoring`` when given, else the default for ``estimator``."""
+    if scoring is None and not is_classifier(estimator):
+        return prediction_correlation
+    return check_scoring(estimator, scoring=scoring)
+
+
 def score_counts(estimator, X, y, order, counts, splits, scoring):
     """Inner-CV scores: one row per count, one column per fold.
 
@@ -100,7 +140,7 @@ def score_counts(estimator, X, y, order, counts, splits, scoring):
     ``order[:c]`` (the ``c`` lowest-valued rows of the cut) and scored on all the
     fold's held-out rows.
     """
-    scorer = check_scoring(estimator, scoring=scoring)
+    scorer = inner_scorer(estimator, scoring)
     scores = np.empty((len(counts), len(splits)))
     for i, count in enumerate(counts):
         dropped = np.zeros(len(np.asarray(y)), bool)
@@ -152,7 +192,8 @@ def choose_removal(estimator, X, y, order, fractions, cv, scoring, random_state)
     cv : int or splitter
         The inner folds.
     scoring : str, callable or None
-        As in scikit-learn; ``None``: the estimator's ``score``.
+        As in scikit-learn; ``None``: the estimator's ``score`` for a classifier,
+        ``prediction_correlation`` otherwise.
     random_state : int, RandomState instance or None
         Shuffles the inner folds.
 

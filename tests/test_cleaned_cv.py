@@ -136,3 +136,37 @@ def test_extreme_targets_keep_their_rows_on_a_clean_skewed_table():
     kept_top = np.isin(np.flatnonzero(top), guarded.sample_indices_).mean()
     assert kept_top >= 0.95
     assert np.isin(np.flatnonzero(top), plain.sample_indices_).mean() < kept_top
+
+
+# ----------------------------------------------------------------------------- the inner score
+
+def test_prediction_correlation_ignores_shrinkage_and_is_zero_for_a_constant():
+    from skval._removal import prediction_correlation
+
+    class Fixed(RegressorMixin, BaseEstimator):
+        def __init__(self, pred=None):
+            self.pred = pred
+
+        def predict(self, X):
+            return self.pred
+
+    y = np.array([1.0, 2.0, 4.0, 3.0, 0.0])
+    exact = prediction_correlation(Fixed(y), None, y)
+    shrunk = prediction_correlation(Fixed(0.3 * y + 1.7), None, y)  # towards the mean
+    assert exact == pytest.approx(1.0) and shrunk == pytest.approx(1.0)
+    assert prediction_correlation(Fixed(-y), None, y) == pytest.approx(-1.0)
+    assert prediction_correlation(Fixed(np.full(5, 2.0)), None, y) == 0.0
+
+
+def test_regressor_inner_folds_scored_by_correlation_unless_scoring_given():
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(150, 2))
+    y = X[:, 0] + 0.1 * rng.normal(size=150)
+    base = make_pipeline(StandardScaler(), KNeighborsRegressor(5))
+    default = CleanedEstimator(base, valuer=FirstFeatureValuer(), cut=0.1, random_state=0).fit(X, y)
+    r2 = CleanedEstimator(base, valuer=FirstFeatureValuer(), cut=0.1, scoring="r2",
+                          random_state=0).fit(X, y)
+    # the same folds and fits, two scores: correlation is at most 1 and above R^2 here
+    assert np.all(default.removal_scores_["mean_score"] <= 1.0)
+    assert np.all(default.removal_scores_["mean_score"] > r2.removal_scores_["mean_score"])
+    assert default.removal_scores_["fold_scores"].shape == r2.removal_scores_["fold_scores"].shape
