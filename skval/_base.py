@@ -382,16 +382,15 @@ def _check_reference_size(n_val):
 
 
 def _warn_if_flat(values, history):
-    """Warn when every data value is the same: the weights never moved."""
-    if len(values) < 2 or np.ptp(values) > 1e-12 * max(1.0, float(np.abs(values).max())):
+    """Warn when every data value is the same (to 1e-9): the weights never moved."""
+    if len(values) < 2 or np.ptp(values) > 1e-9 * max(1.0, float(np.abs(values).max())):
         return
-    losses = [epoch.get("train_loss") for epoch in history]
-    why = ("train_loss was 0 in every epoch: the loss is the task loss times "
-           "OT(batch, reference)^2, and one of them vanished (batches that sit on the "
-           "reference, e.g. X_val equal to X with one batch of all rows, or a target "
-           "the network fits exactly)"
-           if losses and all(loss == 0 for loss in losses) else
-           "the loss gave the weights no gradient")
+    losses = [epoch.get("train_loss") or 0.0 for epoch in history]
+    why = (f"train_loss was about 0 in every epoch (at most {max(losses):.1e}): the loss is "
+           "the task loss times OT(batch, reference)^2, and one of them vanished (batches "
+           "that sit on the reference, e.g. X_val equal to X with one batch of all rows, or "
+           "a target the network fits exactly)"
+           if losses and max(losses) < 1e-8 else "the loss gave the weights no gradient")
     warnings.warn(
         f"Every data value is the same ({values[0]:.6g}): {why}. The values rank nothing; "
         "use a reference set distinct from the batches, a smaller batch_size or more epochs.",
