@@ -390,8 +390,11 @@ def _warn_if_flat(values, history):
            "the task loss times OT(batch, reference)^2, and one of them vanished (batches "
            "that sit on the reference, e.g. X_val equal to X with one batch of all rows, or "
            "a target the network fits exactly)"
-           if losses and max(losses) < 1e-8 else "the loss gave the weights no gradient")
+           if losses and max(losses) < 1e-8 else
+           "the weights did not move although the loss did not vanish (a weight_lr too small "
+           "to move them, or a gradient of 0)")
     warnings.warn(
         f"Every data value is the same ({values[0]:.6g}): {why}. The values rank nothing; "
-        "use a reference set distinct from the batches, a smaller batch_size or more epochs.",
+        "use a reference set distinct from the batches, a smaller batch_size, more epochs "
+        "or a larger weight_lr.",
         RuntimeWarning, stacklevel=5)

@@ -202,3 +202,9 @@ def test_a_fit_whose_loss_vanishes_warns():
                                             r"was about 0 in every epoch"):
         clf.fit(X, y, X_val=X)
     assert np.ptp(clf.data_values_) == 0
+
+
+def test_weights_that_cannot_move_warn():
+    X, y = make_classification(60, 4, random_state=0)
+    with pytest.warns(RuntimeWarning, match="did not move although the loss did not vanish"):
+        LossValClassifier(max_epochs=1, weight_lr=1e-14, random_state=0).fit(X, y)
