@@ -6,7 +6,7 @@ DOCS = Path(__file__).resolve().parent
 
 # Examples that write pictures: in the gallery they write them into the build folder, never
 # into the tracked docs/images (the pictures on the pages are those files, written by the same
-# script run with its defaults: ``python examples/<name>.py``).
+# script run with ``--docs-images``: ``python examples/<name>.py --docs-images``).
 WRITES_FILES = ("pandas_plots", "target_selection")
 
 

@@ -5,9 +5,10 @@ breast_cancer as a pandas DataFrame with string labels, 15% of the training labe
 Three lines give the worst rows (``worst_rows``: features, label and value) and a histogram of the
 values; :mod:`skval.plot` then draws the weights of each epoch, the discovery curve of the
 flipped rows and the removal curve of a logistic regression. The script saves the four pictures
-as PNG (headless); by default into ``docs/images``, where these pages take them from::
+as PNG (headless) into ``--out`` (default: a new temporary folder); ``--docs-images`` writes them
+into ``docs/images``, where these pages take them from::
 
-    python examples/pandas_plots.py [--epochs N] [--out DIR]
+    python examples/pandas_plots.py [--epochs N] [--out DIR | --docs-images]
 
 .. list-table::
 
@@ -26,6 +27,7 @@ What the pictures say is explained in :doc:`/user_guide/values`.
 # sphinx_gallery_thumbnail_path = "images/values.png"
 
 import argparse
+import tempfile
 from pathlib import Path
 
 import matplotlib
@@ -48,13 +50,27 @@ from skval.plot import plot_discovery, plot_history, plot_removal, plot_values  
 # rows, in steps.
 
 
+def _output_folder(args):
+    """--out, or docs/images with --docs-images, or a new temporary folder: never a tracked file unasked."""
+    if args.docs_images:
+        out = Path(__file__).resolve().parents[1] / "docs" / "images"
+    elif args.out is not None:
+        out = Path(args.out)
+    else:
+        return Path(tempfile.mkdtemp(prefix="skval-pandas_plots-"))
+    out.mkdir(parents=True, exist_ok=True)
+    return out
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.partition("\n")[0])
     parser.add_argument("--epochs", type=int, default=30)
-    parser.add_argument("--out", default="docs/images")
+    parser.add_argument("--out", default=None,
+                        help="folder for the PNG files (default: a new temporary folder)")
+    parser.add_argument("--docs-images", action="store_true",
+                        help="write them into the repository's docs/images (regenerates the docs)")
     args = parser.parse_args(argv)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = _output_folder(args)
 
     data = load_breast_cancer(as_frame=True)
     df, target = data.data, data.target.map({0: "malignant", 1: "benign"})

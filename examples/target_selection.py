@@ -8,9 +8,9 @@ are wrong for 40 % of its rows. A reference set of 100 rows from the target popu
 the pool (``fit(X_pool, y_pool, X_val=X_ref, y_val=y_ref)``); a model is then trained on the
 highest-valued fraction of each class of the pool, on random fractions of the same size, and on
 all of it, and scored on held-out target rows. Writes the curve to ``<out>/selection.png``
-(by default ``docs/images``, where this page takes it from)::
+(default: a new temporary folder; ``--docs-images``: ``docs/images``, where this page takes it from)::
 
-    python examples/target_selection.py [--epochs N] [--out DIR]
+    python examples/target_selection.py [--epochs N] [--out DIR | --docs-images]
 
 .. image:: /images/selection.png
    :alt: target accuracy against the share of the pool kept, by value and at random
@@ -21,6 +21,7 @@ all of it, and scored on held-out target rows. Writes the curve to ``<out>/selec
 # sphinx_gallery_thumbnail_path = "images/selection.png"
 
 import argparse
+import tempfile
 from pathlib import Path
 
 import matplotlib
@@ -65,13 +66,27 @@ def mixed_pool(random_state=0):
 # :func:`skval.evaluation.selection_curve`, against random fractions of the same size.
 
 
+def _output_folder(args):
+    """--out, or docs/images with --docs-images, or a new temporary folder: never a tracked file unasked."""
+    if args.docs_images:
+        out = Path(__file__).resolve().parents[1] / "docs" / "images"
+    elif args.out is not None:
+        out = Path(args.out)
+    else:
+        return Path(tempfile.mkdtemp(prefix="skval-target_selection-"))
+    out.mkdir(parents=True, exist_ok=True)
+    return out
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.partition("\n")[0])
     parser.add_argument("--epochs", type=int, default=30)
-    parser.add_argument("--out", default="docs/images")
+    parser.add_argument("--out", default=None,
+                        help="folder for the PNG files (default: a new temporary folder)")
+    parser.add_argument("--docs-images", action="store_true",
+                        help="write them into the repository's docs/images (regenerates the docs)")
     args = parser.parse_args(argv)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = _output_folder(args)
 
     (X_pool, y_pool, worse), (X_ref, y_ref), (X_test, y_test) = mixed_pool()
     valuer = LossValClassifier(max_epochs=args.epochs, label_weight=1.0, random_state=0)

@@ -10,7 +10,8 @@ import warnings
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator
-from sklearn.preprocessing import QuantileTransformer
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import QuantileTransformer, StandardScaler
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 from torch import nn
@@ -20,6 +21,7 @@ from ._mlp import MLP
 from ._params import EXTRA_PREFIXES, check_params, hidden_sizes, resolve_device
 from ._issues import IssuesMixin
 from ._results import ValuesMixin
+from ._tabular import TableInputMixin, needs_encoding
 from ._spec import (LossSpec, NetSpec, Prepared, Reference, RowSpec, batch_size_for,
                     reference_position)
 from ._train import train_local
@@ -29,6 +31,9 @@ _PREDICT_CHUNK = 8192
 _N_QUANTILES, _QUANTILE_SUBSAMPLE = 1000, 100_000
 # Training rows probed for the scale of the OT cost.
 _COST_PROBE = 512
+# X_val rows: below the first the OT term compares nothing (one point: every row's gradient is
+# its distance to it, and a batch on it makes the loss 0); below the second, a warning.
+_MIN_REFERENCE, _FEW_REFERENCE = 2, 10
 
 
 def mean_and_scale(A):
@@ -50,7 +55,7 @@ def store_init_params(est, params):
     vars(est).update(params)
 
 
-class _BaseLossVal(IssuesMixin, ValuesMixin, BaseEstimator):
+class _BaseLossVal(TableInputMixin, IssuesMixin, ValuesMixin, BaseEstimator):
     """What LossValClassifier and LossValRegressor share.
 
     ``fit`` runs in named steps: check the parameters and the data
@@ -159,21 +164,38 @@ class _BaseLossVal(IssuesMixin, ValuesMixin, BaseEstimator):
     def _validate(self, X, y, X_val, y_val):
         """Check the parameters, then ``X, y`` and the reference data."""
         check_params(self, self._extra_params())
-        X, y = validate_data(self, X, y, dtype=(np.float64, np.float32), ensure_min_samples=2,
-                             **self._y_check_params)
-        return (X, y) + self._check_X_val(X_val, y_val)
+        self._table = None
+        if needs_encoding(X):
+            X, y = self._validate_table(X, y)
+        else:
+            X, y = validate_data(self, X, y, dtype=(np.float64, np.float32), ensure_min_samples=2,
+                                 **self._y_check_params)
+        X_val, y_val = self._check_X_val(X_val, y_val)
+        if self.label_weight > 0 and y_val is None:
+            warnings.warn(
+                f"label_weight={self.label_weight} has no effect without y_val: the label part "
+                "of the OT cost compares the batch's labels with the reference's, and only "
+                "y_val's labels are trusted. Pass X_val and y_val, or leave label_weight=0.",
+                UserWarning, stacklevel=5)
+        return X, y, X_val, y_val
 
     def _check_X_val(self, X_val, y_val):
         if X_val is None:
             if y_val is not None:
                 raise ValueError("y_val was given without X_val.")
             return None, None
+        if self._table is not None:
+            X_val = self._encoded_rows(X_val, "X_val")
+        elif hasattr(X_val, "columns") and hasattr(self, "feature_names_in_"):
+            X_val = self._match_columns(X_val, "X_val")
         X_val = check_array(X_val, dtype=(np.float64, np.float32), input_name="X_val",
                             estimator=self)
-        if X_val.shape[1] != self.n_features_in_:
+        width = self._n_encoded if self._table is not None else self.n_features_in_
+        if X_val.shape[1] != width:
             raise ValueError(
                 f"X_val has {X_val.shape[1]} features, but X has {self.n_features_in_}."
             )
+        _check_reference_size(len(X_val))
         if y_val is not None:
             y_val = np.asarray(y_val)
             if len(y_val) != len(X_val):
@@ -195,9 +217,11 @@ class _BaseLossVal(IssuesMixin, ValuesMixin, BaseEstimator):
         self._cost_quantiles = None
         if self.ot_scaling == "standard":
             return Xt
-        self._cost_quantiles = QuantileTransformer(
+        # Standardised first: QuantileTransformer clips values within an absolute 1e-7 of
+        # a column's bounds, so a column of scale 1e-7 or less would be all bounds.
+        self._cost_quantiles = make_pipeline(StandardScaler(), QuantileTransformer(
             output_distribution="normal", n_quantiles=min(_N_QUANTILES, len(X)),
-            subsample=_QUANTILE_SUBSAMPLE, random_state=0).fit(X)
+            subsample=_QUANTILE_SUBSAMPLE, random_state=0)).fit(X)
         return self._cost_features(X)
 
     def _cost_features(self, X):
@@ -276,6 +300,7 @@ class _BaseLossVal(IssuesMixin, ValuesMixin, BaseEstimator):
             self.weight_history_ = net.rows_.history()
         if result.stats is not None:
             self._distributed_stats = result.stats
+        _warn_if_flat(self.data_values_, net.history)
 
     def _module_and_kwargs(self, n_features, n_outputs):
         user_kwargs = {k: v for k, v in self._extra_params().items() if k.startswith("module__")}
@@ -300,7 +325,7 @@ class _BaseLossVal(IssuesMixin, ValuesMixin, BaseEstimator):
     # ------------------------------------------------------------------ inference
     def _forward(self, X):
         check_is_fitted(self, "net_")
-        X = validate_data(self, X, reset=False, dtype=(np.float64, np.float32))
+        X = self._predict_input(X)
         Xt = torch.from_numpy(self._transform_X(X)).double()
         # A float64 copy of the network: float32 matrix products differ in the last
         # bits with the number of rows, and a row's prediction must not depend on
@@ -339,3 +364,37 @@ def _cost_scale(Xt, reference, rng):
     probe = Xt[rng.choice(len(Xt), min(len(Xt), _COST_PROBE), replace=False)]
     scale = float(torch.cdist(torch.from_numpy(probe), torch.from_numpy(reference)).pow(2).mean())
     return scale if scale > 0 else 1.0
+
+
+def _check_reference_size(n_val):
+    """Refuse an ``X_val`` of one row, warn below ``_FEW_REFERENCE`` rows."""
+    if n_val < _MIN_REFERENCE:
+        raise ValueError(
+            f"X_val has {n_val} row; the OT term compares each batch with the distribution of "
+            f"the reference rows and needs at least {_MIN_REFERENCE} (one point makes it the "
+            "distance to that point). Pass more clean rows, or leave X_val out to use the "
+            "training rows.")
+    if n_val < _FEW_REFERENCE:
+        warnings.warn(
+            f"X_val has only {n_val} rows: the OT distance to so few points is mostly their own "
+            f"sampling noise. Pass at least {_FEW_REFERENCE} clean rows (n_reference of them are "
+            "used), or leave X_val out to use the training rows.", UserWarning, stacklevel=7)
+
+
+def _warn_if_flat(values, history):
+    """Warn when every data value is the same (to 1e-9): the weights never moved."""
+    if len(values) < 2 or np.ptp(values) > 1e-9 * max(1.0, float(np.abs(values).max())):
+        return
+    losses = [epoch.get("train_loss") or 0.0 for epoch in history]
+    why = (f"train_loss was about 0 in every epoch (at most {max(losses):.1e}): the loss is "
+           "the task loss times OT(batch, reference)^2, and one of them vanished (batches "
+           "that sit on the reference, e.g. X_val equal to X with one batch of all rows, or "
+           "a target the network fits exactly)"
+           if losses and max(losses) < 1e-8 else
+           "the weights did not move although the loss did not vanish (a weight_lr too small "
+           "to move them, or a gradient of 0)")
+    warnings.warn(
+        f"Every data value is the same ({values[0]:.6g}): {why}. The values rank nothing; "
+        "use a reference set distinct from the batches, a smaller batch_size, more epochs "
+        "or a larger weight_lr.",
+        RuntimeWarning, stacklevel=5)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 
 import numpy as np
 
@@ -11,13 +12,18 @@ from ._classifier import LossValClassifier
 from ._io import FileError, check_outputs, read_csv, write_atomically
 from ._regressor import LossValRegressor
 from ._selection import check_cut, check_share
+from ._tabular import MIN_CATEGORY_ROWS, identifier_columns
 
 _MAX_CLASSES_AUTO = 20
 
-DESCRIPTION = """\
+DESCRIPTION = f"""\
 Value every row of a CSV file with LossVal: rows with a low value hurt the model
-(wrong labels, corrupted features). Numeric columns are imputed (median) and
-standardised, other columns imputed (most frequent) and one-hot encoded. Writes a
+(wrong labels, corrupted features). The columns are encoded as the estimators
+encode a DataFrame: numbers and booleans as they are, a missing number as the
+column's median with a 0/1 column marking it; text columns one-hot, a missing
+value being a category of its own and the categories of fewer than
+{MIN_CATEGORY_ROWS} rows merged into one. Date columns are refused (turn them into
+numbers first); a column with no value is left out. Writes a
 CSV with one line per input row, the estimator's get_issues report: row (0-based
 position in the file, header not counted), data_value and rank (1 = lowest value,
 the most suspicious row), label_evidence and feature_evidence (what the run found
@@ -116,57 +122,27 @@ def _task(y, asked):
     return "classification" if integral and y.nunique() <= _MAX_CLASSES_AUTO else "regression"
 
 
-def _preprocessor(X):
-    from sklearn.compose import ColumnTransformer, make_column_selector
-    from sklearn.impute import SimpleImputer
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import OneHotEncoder, StandardScaler
-
-    numeric = make_pipeline(SimpleImputer(strategy="median"), StandardScaler())
-    categorical = make_pipeline(
-        SimpleImputer(strategy="most_frequent"),
-        OneHotEncoder(handle_unknown="ignore", sparse_output=False),
-    )
-    return ColumnTransformer([
-        ("numeric", numeric, make_column_selector(dtype_include=np.number)),
-        ("categorical", categorical, make_column_selector(dtype_exclude=np.number)),
-    ])
-
-
-def _is_identifier(column):
-    """Text with a distinct value in every row, or whole numbers counting up by one (row numbers)."""
-    from pandas.api.types import is_bool_dtype, is_integer_dtype, is_numeric_dtype
-
-    values = column.dropna()
-    if len(values) < len(column) or len(column) < 2:
-        return False
-    if not is_numeric_dtype(column.dtype) and not is_bool_dtype(column.dtype):
-        return values.nunique() == len(column)
-    return is_integer_dtype(column.dtype) and bool(np.all(np.diff(values.to_numpy()) == 1))
-
-
-def _identifier_columns(X):
-    return [name for name in X.columns if _is_identifier(X[name])]
-
-
 def _value_rows(X, y, task, args):
-    """Fit the one-hot / impute / LossVal pipeline; returns the fitted pipeline."""
-    from sklearn.pipeline import make_pipeline
-
+    """Fit the estimator on the feature columns as they are (it encodes them); returns it."""
     est_cls = LossValClassifier if task == "classification" else LossValRegressor
-    estimator = est_cls(max_epochs=args.epochs, random_state=args.seed, standardize=False)
-    X = _model_input(X)
-    pipe = make_pipeline(_preprocessor(X), estimator)
-    pipe.fit(X, y.to_numpy())
-    return pipe
+    estimator = est_cls(max_epochs=args.epochs, random_state=args.seed)
+    estimator._keep_identifiers = args.keep_id_columns  # the CLI has decided about them
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            estimator.fit(X, y.to_numpy())
+        except ValueError as error:
+            _fail(str(error))
+    for warning in caught:
+        print(f"warning: {warning.message}", file=sys.stderr)
+    return estimator
 
 
-def _model_input(X):
-    """Every non-numeric column (strings, booleans, categories) as objects: a one-hot category."""
-    from pandas.api.types import is_bool_dtype, is_numeric_dtype
-
-    return X.apply(lambda col: col if is_numeric_dtype(col.dtype) and not is_bool_dtype(col.dtype)
-                   else col.astype(object))
+def _check_classes(y, task):
+    """A classification needs two classes: one line, before any fitting."""
+    if task == "classification" and y.nunique() < 2:
+        _fail(f"target column {y.name!r} has one class ({y.iloc[0]!r}) in every row; "
+              "there is nothing to tell apart: a classification needs at least 2 classes")
 
 
 def _save_plot(values, args):
@@ -194,7 +170,7 @@ def _features(frame, target, keep_ids):
     """The feature columns (all but the target and, unless ``keep_ids``, the identifiers),
     and the names of the identifier columns."""
     X = frame.drop(columns=[target])
-    ids = _identifier_columns(X)
+    ids = identifier_columns(X)
     if ids and not keep_ids:
         if len(ids) == X.shape[1]:
             _fail(f"every feature column looks like an identifier ({', '.join(map(str, ids))}); "
@@ -205,11 +181,10 @@ def _features(frame, target, keep_ids):
     return X, ids
 
 
-def _report(pipe, X, y, args):
-    """The estimator's ``get_issues`` on the pipeline's features, with the CLI's cut."""
-    features = pipe[:-1].transform(_model_input(X))
-    return pipe[-1].get_issues(features, y.to_numpy(), cut=args.cut,
-                               max_class_share=args.max_class_share)
+def _report(estimator, X, y, args):
+    """The estimator's ``get_issues`` on the feature columns, with the CLI's cut."""
+    return estimator.get_issues(X, y.to_numpy(), cut=args.cut,
+                                max_class_share=args.max_class_share)
 
 
 def _save_values(report, frame, ids, output):
@@ -244,11 +219,12 @@ def main(argv=None):
     X, ids = _features(frame, args.target, args.keep_id_columns)
     y = frame[args.target]
     task = _task(y, args.task)
-    pipe = _value_rows(X, y, task, args)
-    report = _report(pipe, X, y, args)  # indexed by the row's position in the file
+    _check_classes(y, task)
+    estimator = _value_rows(X, y, task, args)
+    report = _report(estimator, X, y, args)  # indexed by the row's position in the file
     _save_values(report, frame, ids, output)
     print(f"{task}: valued {len(report)} rows of {args.csv} -> {output}")
-    worst = pipe[-1].worst_rows(frame.drop(columns=[args.target]), y, k=args.top, issues=report)
+    worst = estimator.worst_rows(frame.drop(columns=[args.target]), y, k=args.top, issues=report)
     shown = list(report.columns[:4]) + ["given_label", "target"]  # already in worst
     extra = report.loc[worst.index].drop(columns=shown, errors="ignore")
     print(worst.join(extra).to_string(index_names=False))

@@ -174,12 +174,16 @@ FIT_DOC = """Train the network and the data weights on every row of ``X``.
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
-            Training features (numeric; a DataFrame keeps its column names).
+        X : array-like or DataFrame of shape (n_samples, n_features)
+            Training features: numbers, or a DataFrame, which may also hold text,
+            ``category`` and boolean columns and missing values (encoded inside
+            the estimator, see the user guide's "Tables" page; identifier columns
+            are left out with a warning, date columns refused).
         y : array-like of shape {y_shape}
             Training targets.
         X_val : array-like of shape (n_val, n_features), default=None
-            Clean reference rows for the OT term. Without it the reference is a
+            Clean reference rows for the OT term, at least 2 (a warning below 10); a
+            DataFrame must have ``X``'s columns (taken in ``X``'s order). Without it the reference is a
             random subsample of ``X`` itself (at most ``n_reference`` rows): the
             bulk of the training data stands in for the clean distribution, so rows
             far from it (corrupted features) are still pushed down, and the loss

@@ -105,7 +105,9 @@ def write_atomically(path, write):
     """``write(tmp)`` to a temporary file beside ``path``, then rename it to ``path``.
 
     An interrupted ``write`` leaves any previous ``path`` as it was, and no
-    temporary file behind.
+    temporary file behind. The file gets the permissions a plain ``open(path, "w")``
+    would give it: those of the file it replaces, else ``0o666`` less the umask
+    (a temporary file alone would be ``0o600``).
 
     Parameters
     ----------
@@ -120,7 +122,17 @@ def write_atomically(path, write):
     os.close(handle)
     try:
         write(tmp)
+        os.chmod(tmp, _mode_for(path))
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
+
+
+def _mode_for(path):
+    """The permission bits of ``path`` if it exists, else ``0o666`` less the umask."""
+    if os.path.exists(path):
+        return os.stat(path).st_mode & 0o7777
+    umask = os.umask(0)  # reading the umask sets it: put it back at once
+    os.umask(umask)
+    return 0o666 & ~umask

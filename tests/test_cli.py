@@ -162,7 +162,7 @@ def churn_like(n=60, seed=0):
 
 
 def test_identifier_columns_are_detected():
-    from skval._cli import _identifier_columns
+    from skval._tabular import identifier_columns as _identifier_columns
 
     frame = churn_like().drop(columns="churn")
     assert _identifier_columns(frame) == ["customerID", "row_no"]

@@ -4,7 +4,9 @@ import importlib.util
 from pathlib import Path
 
 import pytest
+import torch
 
+THREADS = torch.get_num_threads()
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
 
@@ -15,11 +17,14 @@ def _load(name):
     return module
 
 
-def test_quickstart(capsys):
-    caught = _load("quickstart").main(["--epochs", "10"])
-    out = capsys.readouterr().out
-    assert "labels flipped" in out and "10 worst rows" in out
-    assert caught > 30  # of 85 flipped rows, far above the ~13 that random values catch
+def test_quickstart_prints_what_readme_shows(capsys):
+    # README's first command, to the letter (the script pins one torch thread); ~8 s
+    readme = (EXAMPLES.parent / "README.md").read_text()
+    shown = readme.split("```\nbreast_cancer:", 1)[1].split("```", 1)[0]
+    caught = _load("quickstart").main([])
+    assert capsys.readouterr().out == "breast_cancer:" + shown
+    assert caught > 60  # of 85 flipped rows, far above the ~13 that random values catch
+    assert torch.get_num_threads() == THREADS  # the script gives the thread count back
 
 
 def test_pipeline_grid_search():
@@ -35,6 +40,18 @@ def test_regression():
 def test_custom_module():
     clf = _load("custom_module").main(["--epochs", "2"])
     assert type(clf.net_.module_).__name__ == "ResidualMLP"
+
+
+def test_examples_never_write_into_docs_images(tmp_path, monkeypatch):
+    pytest.importorskip("matplotlib")
+    monkeypatch.setattr("tempfile.tempdir", str(tmp_path))  # the default folder: a new temporary one
+    images = EXAMPLES.parent / "docs" / "images"
+    before = {p.name: p.stat().st_mtime_ns for p in images.iterdir()}
+    _load("pandas_plots").main(["--epochs", "1"])
+    assert {p.name: p.stat().st_mtime_ns for p in images.iterdir()} == before
+    (folder,) = tmp_path.glob("skval-pandas_plots-*")
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "discovery.png", "history.png", "removal.png", "values.png"]
 
 
 def test_pandas_plots(tmp_path):

@@ -1,6 +1,8 @@
 """The command lines' files (skval._io): reading a CSV, refusing unsafe outputs, atomic writes."""
 
 import ast
+import os
+import stat
 from pathlib import Path
 
 import pytest
@@ -9,7 +11,7 @@ import skval
 from skval._io import FileError, check_outputs, read_csv, write_atomically
 
 
-@pytest.mark.parametrize("module", ["_io", "_selection"])
+@pytest.mark.parametrize("module", ["_io", "_selection", "_tabular"])
 def test_leaf_modules_import_nothing_from_skval(module):
     tree = ast.parse((Path(skval.__file__).parent / f"{module}.py").read_text())
     imported = [node.module or "" for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)
@@ -91,3 +93,21 @@ def test_both_command_lines_read_and_refuse_alike(tmp_path, capsys):
     assert distributed.main([str(data), "--target", "y", "--task", "classification",
                              "--values", same, "--model", same]) == 1
     assert "is given for two outputs" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("umask, mode", [(0o022, 0o644), (0o077, 0o600), (0o002, 0o664)])
+def test_written_files_get_the_users_umask(tmp_path, umask, mode):
+    old = os.umask(umask)
+    try:
+        write_atomically(str(tmp_path / "new.csv"), lambda tmp: open(tmp, "w").write("a\n"))
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "new.csv").stat().st_mode) == mode
+
+
+def test_a_replaced_file_keeps_its_mode(tmp_path):
+    target = tmp_path / "values.csv"
+    target.write_text("previous\n")
+    target.chmod(0o640)
+    write_atomically(str(target), lambda tmp: open(tmp, "w").write("new\n"))
+    assert stat.S_IMODE(target.stat().st_mode) == 0o640 and target.read_text() == "new\n"
