@@ -6,7 +6,9 @@ import math
 
 import torch
 from skorch import NeuralNet
+from skorch.callbacks import Callback
 from skorch.dataset import unpack_data
+from skorch.utils import TeeGenerator
 from torch.utils.data import Dataset
 
 from ._rowstate import RowState
@@ -35,7 +37,10 @@ class RowDataset(Dataset):
         return self.__getitems__([i])
 
     def __getitems__(self, indices):
-        idx = torch.as_tensor(indices, dtype=torch.long)
+        return self.batch(torch.as_tensor(indices, dtype=torch.long))
+
+    def batch(self, idx):
+        """The batch of the rows ``idx`` (an int64 tensor): ``({"X", "idx"[, "X_cost"]}, y)``."""
         yb = self.y[idx] if self.y is not None else torch.zeros(len(idx))
         rows = {"X": self.X[idx], "idx": idx}
         if self.X_cost is not None:
@@ -46,6 +51,64 @@ class RowDataset(Dataset):
 def batch_collate(batch):
     """Identity collate: ``RowDataset.__getitems__`` already builds the batch."""
     return batch
+
+
+class RowBatches:
+    """The training batches of a ``RowDataset``, indexed as tensors, without a DataLoader.
+
+    The batches, and every draw from the random generators, are those of skorch's
+    ``DataLoader(dataset, batch_size, shuffle=True, generator=generator)`` (or
+    ``batch_sampler=batch_sampler``): per epoch the loader's base seed, then the
+    sampler's two permutations (the second one drawn when it runs out), so that a fit's
+    values do not depend on which of the two served its batches. A batch is one tensor
+    index into the dataset's tensors.
+
+    Parameters
+    ----------
+    dataset : RowDataset
+        The training rows.
+    batch_size : int
+        Rows per batch (the last one may be smaller).
+    generator : torch.Generator or None, default=None
+        The shuffle's generator (None: seeded from torch's global generator, as the
+        DataLoader's sampler does).
+    batch_sampler : iterable of lists of int or None, default=None
+        The batches' row numbers instead (a shard's ``ShardBatches``).
+    """
+
+    def __init__(self, dataset, batch_size, generator=None, batch_sampler=None):
+        self.dataset = dataset
+        self.batch_size = batch_size
+        self.generator = generator
+        self.batch_sampler = batch_sampler
+
+    def __len__(self):
+        if self.batch_sampler is not None:
+            return len(self.batch_sampler)
+        return math.ceil(len(self.dataset) / self.batch_size)
+
+    def __iter__(self):
+        generator = self.generator
+        # the loader's base seed (for its workers), drawn when an epoch's iterator is made
+        torch.empty((), dtype=torch.int64).random_(generator=generator)
+        if self.batch_sampler is not None:
+            for rows in self.batch_sampler:
+                yield self.dataset.batch(torch.as_tensor(rows, dtype=torch.long))
+            return
+        if generator is None:  # as RandomSampler without a generator
+            seed = int(torch.empty((), dtype=torch.int64).random_().item())
+            generator = torch.Generator().manual_seed(seed)
+        n = len(self.dataset)
+        order = torch.randperm(n, generator=generator)
+        torch.randperm(n, generator=generator)  # RandomSampler's draw for the rest (0 rows)
+        for start in range(0, n, self.batch_size):
+            yield self.dataset.batch(order[start:start + self.batch_size])
+
+
+def listens(callbacks, method, base=Callback):
+    """Whether any of ``callbacks`` (skorch's ``(name, callback)`` pairs) overrides ``method``."""
+    default = getattr(base, method)
+    return any(getattr(type(cb), method, default) is not default for _, cb in callbacks)
 
 
 class LossValNet(NeuralNet):
@@ -100,21 +163,50 @@ class LossValNet(NeuralNet):
 
     def on_batch_end(self, net, batch=None, training=None, **kwargs):
         # skorch has already read the loss to the host for its history: no sync of our own
-        loss = self.history[-1]["batches"][-1]["train_loss" if training else "valid_loss"]
+        self.check_finite(self.history[-1]["batches"][-1]["train_loss" if training else "valid_loss"])
+        super().on_batch_end(net, batch=batch, training=training, **kwargs)
+
+    def check_finite(self, loss):
+        """Raise ``NonFiniteLossError`` when a batch's ``loss`` (a float) is not finite."""
         if not math.isfinite(loss):
             raise NonFiniteLossError(
                 f"The LossVal loss became {loss} in epoch {len(self.history)}. Try a "
                 "smaller lr or weight_lr, standardised features, or ot_method='exact'."
             )
-        super().on_batch_end(net, batch=batch, training=training, **kwargs)
 
     def get_iterator(self, dataset, training=False):
+        if not (training and isinstance(dataset, RowDataset)):
+            return super().get_iterator(dataset, training)
         params = self.get_params_for("iterator_train")
-        if training and params.get("batch_sampler") is not None:
-            # a shard's batches; skorch would add batch_size, which a DataLoader refuses
-            # next to a batch_sampler
-            return self.iterator_train(dataset, **params)
-        return super().get_iterator(dataset, training)
+        batch_size = params.get("batch_size", self.batch_size)
+        return RowBatches(dataset, len(dataset) if batch_size == -1 else batch_size,
+                          params.get("generator"), params.get("batch_sampler"))
+
+    def run_single_epoch(self, iterator, training, prefix, step_fn, **fit_params):
+        """As skorch's, lean over ``RowBatches``: batch events only for a callback that listens.
+
+        The history records every batch's loss and size as skorch's loop does; the net's
+        own batch hooks (a new history row, the finite-loss check) run inline.
+        """
+        if not isinstance(iterator, RowBatches):
+            return super().run_single_epoch(iterator, training, prefix, step_fn, **fit_params)
+        begin, end = (listens(self.callbacks_, m) for m in ("on_batch_begin", "on_batch_end"))
+        batches, count = self.history[-1]["batches"], 0
+        for batch in iterator:
+            if begin:
+                self.notify("on_batch_begin", batch=batch, training=training)
+            else:
+                batches.append({})  # what the net's on_batch_begin does
+            step = step_fn(batch, **fit_params)
+            batches[-1].update({prefix + "_loss": step["loss"].item(),
+                                prefix + "_batch_size": len(batch[1])})
+            if end:
+                self.notify("on_batch_end", batch=batch, training=training, **step)
+            else:
+                self.check_finite(batches[-1][prefix + "_loss"])
+            count += 1
+        self.history.record(prefix + "_batch_count", count)
+        return None
 
     def infer(self, x, **fit_params):
         # The user's module only takes the features; the row numbers are for the criterion.
@@ -155,6 +247,20 @@ class LossValNet(NeuralNet):
                 "weight_grads": (idx, task_weights.grad, ot_weights.grad)}
 
     def train_step(self, batch, **fit_params):
-        step = super().train_step(batch, **fit_params)  # the network's optimizer steps
-        self.rows_.step(*step.pop("weight_grads"))  # then the weights': one place
+        # As skorch's (the optimizer's closure), with on_grad_computed only for a
+        # callback that listens; then the weights' own update: one place
+        step = {}
+
+        def closure():
+            self._zero_grad_optimizer()
+            result = self.train_step_single(batch, **fit_params)
+            if not step:  # an optimizer that calls it again (LBFGS): the first, as skorch
+                step.update(result)
+            if listens(self.callbacks_, "on_grad_computed"):
+                self.notify("on_grad_computed", batch=batch, training=True,
+                            named_parameters=TeeGenerator(self.get_all_learnable_params()))
+            return result["loss"]
+
+        self._step_optimizer(closure)  # the network's optimizer steps
+        self.rows_.step(*step.pop("weight_grads"))
         return step
