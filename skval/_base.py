@@ -305,7 +305,7 @@ class _BaseLossVal(IssuesMixin, ValuesMixin, BaseEstimator):
         # A float64 copy of the network: float32 matrix products differ in the last
         # bits with the number of rows, and a row's prediction must not depend on
         # which other rows are predicted with it.
-        module = copy.deepcopy(self.net_.module_).double().eval()
+        module = self.net_.float64_module()  # cached per fitted network
         device = self.net_.device
         with torch.no_grad():
             out = [module(chunk.to(device)).cpu() for chunk in torch.split(Xt, _PREDICT_CHUNK)]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import itertools
 import math
 
 import torch
@@ -105,6 +107,12 @@ class RowBatches:
             yield self.dataset.batch(order[start:start + self.batch_size])
 
 
+def _module_key(module):
+    """What identifies the state of ``module``: its tensors and their version counters."""
+    tensors = itertools.chain(module.parameters(), module.buffers())
+    return id(module), tuple((id(t), t._version) for t in tensors)
+
+
 def listens(callbacks, method, base=Callback):
     """Whether any of ``callbacks`` (skorch's ``(name, callback)`` pairs) overrides ``method``."""
     default = getattr(base, method)
@@ -156,6 +164,29 @@ class LossValNet(NeuralNet):
         # the lazy weight update brings every row up to date before the callbacks read them
         self.rows_.end_epoch()
         super().on_epoch_end(net, **kwargs)
+
+    def on_train_begin(self, net, **kwargs):
+        self.__dict__.pop("_float64_cache", None)  # the network is about to change
+        super().on_train_begin(net, **kwargs)
+
+    def float64_module(self):
+        """A float64 copy of the network in eval mode, for predictions.
+
+        Built once and kept until the network changes (a new module, trained or
+        loaded parameters: their version counters move), so that ``predict`` does not
+        copy the network at every call. Not pickled.
+        """
+        key = _module_key(self.module_)
+        cached = self.__dict__.get("_float64_cache")
+        if cached is None or cached[0] != key:
+            cached = (key, copy.deepcopy(self.module_).double().eval())
+            self._float64_cache = cached  # a tuple: skorch does not register it
+        return cached[1]
+
+    def __getstate__(self):
+        state = super().__getstate__()
+        state.pop("_float64_cache", None)
+        return state
 
     def on_train_end(self, net, **kwargs):
         self.rows_.flush()  # also after an interrupt in the middle of an epoch
