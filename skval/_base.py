@@ -254,15 +254,23 @@ class _BaseLossVal(IssuesMixin, ValuesMixin, BaseEstimator):
         return None
 
     def _warn_if_interrupted(self, net):
-        """Warn when fewer epochs ran than asked (a KeyboardInterrupt stopped ``fit``)."""
+        """Warn when fewer epochs ran than asked: a callback stopped ``fit``, or an interrupt."""
         epochs_done = len(net.history)
-        if epochs_done < self.max_epochs:
-            warnings.warn(
+        if epochs_done >= self.max_epochs:
+            return
+        from ._callbacks import early_stopper  # (kept local: this function's own helper)
+
+        stopper = early_stopper(net)  # EarlyStopping raises KeyboardInterrupt, as Ctrl-C
+        if stopper is not None:
+            message, category = (
+                f"fit stopped early after {epochs_done} of {self.max_epochs} epochs by the "
+                f"EarlyStopping callback {stopper!r}; data_values_ hold the weights of the "
+                "epochs run."), UserWarning
+        else:
+            message, category = (
                 f"fit stopped after {epochs_done} of {self.max_epochs} epochs (interrupted); "
-                "data_values_ hold the weights reached so far.",
-                RuntimeWarning,
-                stacklevel=4,  # the user's fit: fit -> _fit -> here
-            )
+                "data_values_ hold the weights reached so far."), RuntimeWarning
+        warnings.warn(message, category, stacklevel=4)  # the user's fit: fit -> _fit -> here
 
     def _store_results(self, result, prep):
         """The fitted attributes: the net, the values and what the run did."""

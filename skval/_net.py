@@ -6,13 +6,16 @@ import copy
 import itertools
 import math
 
+import numpy as np
 import torch
+from sklearn.utils import ClassifierTags
 from skorch import NeuralNet
 from skorch.callbacks import Callback
 from skorch.dataset import unpack_data
 from skorch.utils import TeeGenerator
 from torch.utils.data import Dataset
 
+from ._callbacks import check_callbacks
 from ._rowstate import RowState
 from ._weights import use_fused_kernels
 from .exceptions import NonFiniteLossError
@@ -165,9 +168,40 @@ class LossValNet(NeuralNet):
         self.rows_.end_epoch()
         super().on_epoch_end(net, **kwargs)
 
-    def on_train_begin(self, net, **kwargs):
+    def on_train_begin(self, net, X=None, **kwargs):
         self.__dict__.pop("_float64_cache", None)  # the network is about to change
-        super().on_train_begin(net, **kwargs)
+        check_callbacks(self.callbacks_)
+        if self._classifies() and isinstance(X, RowDataset) and len(X):
+            self.classes_ = np.arange(int(X.y.max()) + 1)  # the encoded labels
+        super().on_train_begin(net, X=X, **kwargs)
+
+    # ------------------------------------------------------------------ skorch's scoring
+    def _classifies(self):
+        return getattr(self, "criterion__task", None) == "classification"
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        if self._classifies():  # scorers (EpochScoring) then use predict / predict_proba
+            tags.estimator_type = "classifier"
+            tags.classifier_tags = ClassifierTags()
+        return tags
+
+    def predict_proba(self, X):
+        """The network's output; for classification the class probabilities (softmax).
+
+        For skorch's scoring callbacks (``EpochScoring(..., on_train=True)``); the
+        estimators predict through their own float64 copy (``float64_module``).
+        """
+        out = super().predict_proba(X)
+        if not self._classifies():
+            return out
+        return torch.softmax(torch.as_tensor(out, dtype=torch.float64), dim=1).numpy()
+
+    def predict(self, X):
+        """Encoded class labels (classification) or the network's output (regression)."""
+        if not self._classifies():
+            return super().predict(X)
+        return self.predict_proba(X).argmax(axis=1)
 
     def float64_module(self):
         """A float64 copy of the network in eval mode, for predictions.
