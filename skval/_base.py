@@ -278,15 +278,23 @@ class _BaseLossVal(TableInputMixin, IssuesMixin, ValuesMixin, BaseEstimator):
         return None
 
     def _warn_if_interrupted(self, net):
-        """Warn when fewer epochs ran than asked (a KeyboardInterrupt stopped ``fit``)."""
+        """Warn when fewer epochs ran than asked: a callback stopped ``fit``, or an interrupt."""
         epochs_done = len(net.history)
-        if epochs_done < self.max_epochs:
-            warnings.warn(
+        if epochs_done >= self.max_epochs:
+            return
+        from ._callbacks import early_stopper  # (kept local: this function's own helper)
+
+        stopper = early_stopper(net)  # EarlyStopping raises KeyboardInterrupt, as Ctrl-C
+        if stopper is not None:
+            message, category = (
+                f"fit stopped early after {epochs_done} of {self.max_epochs} epochs by the "
+                f"EarlyStopping callback {stopper!r}; data_values_ hold the weights of the "
+                "epochs run."), UserWarning
+        else:
+            message, category = (
                 f"fit stopped after {epochs_done} of {self.max_epochs} epochs (interrupted); "
-                "data_values_ hold the weights reached so far.",
-                RuntimeWarning,
-                stacklevel=4,  # the user's fit: fit -> _fit -> here
-            )
+                "data_values_ hold the weights reached so far."), RuntimeWarning
+        warnings.warn(message, category, stacklevel=4)  # the user's fit: fit -> _fit -> here
 
     def _store_results(self, result, prep):
         """The fitted attributes: the net, the values and what the run did."""
@@ -330,7 +338,7 @@ class _BaseLossVal(TableInputMixin, IssuesMixin, ValuesMixin, BaseEstimator):
         # A float64 copy of the network: float32 matrix products differ in the last
         # bits with the number of rows, and a row's prediction must not depend on
         # which other rows are predicted with it.
-        module = copy.deepcopy(self.net_.module_).double().eval()
+        module = self.net_.float64_module()  # cached per fitted network
         device = self.net_.device
         with torch.no_grad():
             out = [module(chunk.to(device)).cpu() for chunk in torch.split(Xt, _PREDICT_CHUNK)]

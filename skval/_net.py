@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import copy
+import itertools
 import math
 
+import numpy as np
 import torch
+from sklearn.utils import ClassifierTags
 from skorch import NeuralNet
+from skorch.callbacks import Callback
 from skorch.dataset import unpack_data
+from skorch.utils import TeeGenerator
 from torch.utils.data import Dataset
 
+from ._callbacks import check_callbacks
 from ._rowstate import RowState
 from ._weights import use_fused_kernels
 from .exceptions import NonFiniteLossError
@@ -35,7 +42,10 @@ class RowDataset(Dataset):
         return self.__getitems__([i])
 
     def __getitems__(self, indices):
-        idx = torch.as_tensor(indices, dtype=torch.long)
+        return self.batch(torch.as_tensor(indices, dtype=torch.long))
+
+    def batch(self, idx):
+        """The batch of the rows ``idx`` (an int64 tensor): ``({"X", "idx"[, "X_cost"]}, y)``."""
         yb = self.y[idx] if self.y is not None else torch.zeros(len(idx))
         rows = {"X": self.X[idx], "idx": idx}
         if self.X_cost is not None:
@@ -46,6 +56,70 @@ class RowDataset(Dataset):
 def batch_collate(batch):
     """Identity collate: ``RowDataset.__getitems__`` already builds the batch."""
     return batch
+
+
+class RowBatches:
+    """The training batches of a ``RowDataset``, indexed as tensors, without a DataLoader.
+
+    The batches, and every draw from the random generators, are those of skorch's
+    ``DataLoader(dataset, batch_size, shuffle=True, generator=generator)`` (or
+    ``batch_sampler=batch_sampler``): per epoch the loader's base seed, then the
+    sampler's two permutations (the second one drawn when it runs out), so that a fit's
+    values do not depend on which of the two served its batches. A batch is one tensor
+    index into the dataset's tensors.
+
+    Parameters
+    ----------
+    dataset : RowDataset
+        The training rows.
+    batch_size : int
+        Rows per batch (the last one may be smaller).
+    generator : torch.Generator or None, default=None
+        The shuffle's generator (None: seeded from torch's global generator, as the
+        DataLoader's sampler does).
+    batch_sampler : iterable of lists of int or None, default=None
+        The batches' row numbers instead (a shard's ``ShardBatches``).
+    """
+
+    def __init__(self, dataset, batch_size, generator=None, batch_sampler=None):
+        self.dataset = dataset
+        self.batch_size = batch_size
+        self.generator = generator
+        self.batch_sampler = batch_sampler
+
+    def __len__(self):
+        if self.batch_sampler is not None:
+            return len(self.batch_sampler)
+        return math.ceil(len(self.dataset) / self.batch_size)
+
+    def __iter__(self):
+        generator = self.generator
+        # the loader's base seed (for its workers), drawn when an epoch's iterator is made
+        torch.empty((), dtype=torch.int64).random_(generator=generator)
+        if self.batch_sampler is not None:
+            for rows in self.batch_sampler:
+                yield self.dataset.batch(torch.as_tensor(rows, dtype=torch.long))
+            return
+        if generator is None:  # as RandomSampler without a generator
+            seed = int(torch.empty((), dtype=torch.int64).random_().item())
+            generator = torch.Generator().manual_seed(seed)
+        n = len(self.dataset)
+        order = torch.randperm(n, generator=generator)
+        torch.randperm(n, generator=generator)  # RandomSampler's draw for the rest (0 rows)
+        for start in range(0, n, self.batch_size):
+            yield self.dataset.batch(order[start:start + self.batch_size])
+
+
+def _module_key(module):
+    """What identifies the state of ``module``: its tensors and their version counters."""
+    tensors = itertools.chain(module.parameters(), module.buffers())
+    return id(module), tuple((id(t), t._version) for t in tensors)
+
+
+def listens(callbacks, method, base=Callback):
+    """Whether any of ``callbacks`` (skorch's ``(name, callback)`` pairs) overrides ``method``."""
+    default = getattr(base, method)
+    return any(getattr(type(cb), method, default) is not default for _, cb in callbacks)
 
 
 class LossValNet(NeuralNet):
@@ -94,27 +168,110 @@ class LossValNet(NeuralNet):
         self.rows_.end_epoch()
         super().on_epoch_end(net, **kwargs)
 
+    def on_train_begin(self, net, X=None, **kwargs):
+        self.__dict__.pop("_float64_cache", None)  # the network is about to change
+        check_callbacks(self.callbacks_)
+        if self._classifies() and isinstance(X, RowDataset) and len(X):
+            self.classes_ = np.arange(int(X.y.max()) + 1)  # the encoded labels
+        super().on_train_begin(net, X=X, **kwargs)
+
+    # ------------------------------------------------------------------ skorch's scoring
+    def _classifies(self):
+        return getattr(self, "criterion__task", None) == "classification"
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        if self._classifies():  # scorers (EpochScoring) then use predict / predict_proba
+            tags.estimator_type = "classifier"
+            tags.classifier_tags = ClassifierTags()
+        return tags
+
+    def predict_proba(self, X):
+        """The network's output; for classification the class probabilities (softmax).
+
+        For skorch's scoring callbacks (``EpochScoring(..., on_train=True)``); the
+        estimators predict through their own float64 copy (``float64_module``).
+        """
+        out = super().predict_proba(X)
+        if not self._classifies():
+            return out
+        return torch.softmax(torch.as_tensor(out, dtype=torch.float64), dim=1).numpy()
+
+    def predict(self, X):
+        """Encoded class labels (classification) or the network's output (regression)."""
+        if not self._classifies():
+            return super().predict(X)
+        return self.predict_proba(X).argmax(axis=1)
+
+    def float64_module(self):
+        """A float64 copy of the network in eval mode, for predictions.
+
+        Built once and kept until the network changes (a new module, trained or
+        loaded parameters: their version counters move), so that ``predict`` does not
+        copy the network at every call. Not pickled.
+        """
+        key = _module_key(self.module_)
+        cached = self.__dict__.get("_float64_cache")
+        if cached is None or cached[0] != key:
+            cached = (key, copy.deepcopy(self.module_).double().eval())
+            self._float64_cache = cached  # a tuple: skorch does not register it
+        return cached[1]
+
+    def __getstate__(self):
+        state = super().__getstate__()
+        state.pop("_float64_cache", None)
+        return state
+
     def on_train_end(self, net, **kwargs):
         self.rows_.flush()  # also after an interrupt in the middle of an epoch
         super().on_train_end(net, **kwargs)
 
     def on_batch_end(self, net, batch=None, training=None, **kwargs):
         # skorch has already read the loss to the host for its history: no sync of our own
-        loss = self.history[-1]["batches"][-1]["train_loss" if training else "valid_loss"]
+        self.check_finite(self.history[-1]["batches"][-1]["train_loss" if training else "valid_loss"])
+        super().on_batch_end(net, batch=batch, training=training, **kwargs)
+
+    def check_finite(self, loss):
+        """Raise ``NonFiniteLossError`` when a batch's ``loss`` (a float) is not finite."""
         if not math.isfinite(loss):
             raise NonFiniteLossError(
                 f"The LossVal loss became {loss} in epoch {len(self.history)}. Try a "
                 "smaller lr or weight_lr, standardised features, or ot_method='exact'."
             )
-        super().on_batch_end(net, batch=batch, training=training, **kwargs)
 
     def get_iterator(self, dataset, training=False):
+        if not (training and isinstance(dataset, RowDataset)):
+            return super().get_iterator(dataset, training)
         params = self.get_params_for("iterator_train")
-        if training and params.get("batch_sampler") is not None:
-            # a shard's batches; skorch would add batch_size, which a DataLoader refuses
-            # next to a batch_sampler
-            return self.iterator_train(dataset, **params)
-        return super().get_iterator(dataset, training)
+        batch_size = params.get("batch_size", self.batch_size)
+        return RowBatches(dataset, len(dataset) if batch_size == -1 else batch_size,
+                          params.get("generator"), params.get("batch_sampler"))
+
+    def run_single_epoch(self, iterator, training, prefix, step_fn, **fit_params):
+        """As skorch's, lean over ``RowBatches``: batch events only for a callback that listens.
+
+        The history records every batch's loss and size as skorch's loop does; the net's
+        own batch hooks (a new history row, the finite-loss check) run inline.
+        """
+        if not isinstance(iterator, RowBatches):
+            return super().run_single_epoch(iterator, training, prefix, step_fn, **fit_params)
+        begin, end = (listens(self.callbacks_, m) for m in ("on_batch_begin", "on_batch_end"))
+        batches, count = self.history[-1]["batches"], 0
+        for batch in iterator:
+            if begin:
+                self.notify("on_batch_begin", batch=batch, training=training)
+            else:
+                batches.append({})  # what the net's on_batch_begin does
+            step = step_fn(batch, **fit_params)
+            batches[-1].update({prefix + "_loss": step["loss"].item(),
+                                prefix + "_batch_size": len(batch[1])})
+            if end:
+                self.notify("on_batch_end", batch=batch, training=training, **step)
+            else:
+                self.check_finite(batches[-1][prefix + "_loss"])
+            count += 1
+        self.history.record(prefix + "_batch_count", count)
+        return None
 
     def infer(self, x, **fit_params):
         # The user's module only takes the features; the row numbers are for the criterion.
@@ -155,6 +312,20 @@ class LossValNet(NeuralNet):
                 "weight_grads": (idx, task_weights.grad, ot_weights.grad)}
 
     def train_step(self, batch, **fit_params):
-        step = super().train_step(batch, **fit_params)  # the network's optimizer steps
-        self.rows_.step(*step.pop("weight_grads"))  # then the weights': one place
+        # As skorch's (the optimizer's closure), with on_grad_computed only for a
+        # callback that listens; then the weights' own update: one place
+        step = {}
+
+        def closure():
+            self._zero_grad_optimizer()
+            result = self.train_step_single(batch, **fit_params)
+            if not step:  # an optimizer that calls it again (LBFGS): the first, as skorch
+                step.update(result)
+            if listens(self.callbacks_, "on_grad_computed"):
+                self.notify("on_grad_computed", batch=batch, training=True,
+                            named_parameters=TeeGenerator(self.get_all_learnable_params()))
+            return result["loss"]
+
+        self._step_optimizer(closure)  # the network's optimizer steps
+        self.rows_.step(*step.pop("weight_grads"))
         return step

@@ -22,6 +22,7 @@ where it is; nothing else changes.
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -96,13 +97,21 @@ def block_parts(n_rows, order, k):
     """``(rows, group)`` of each of ``k`` blocks.
 
     ``rows`` is a contiguous slice of the batch rows, ``group`` an array of reference
-    rows: the reference rows in the random ``order``, cut into ``k`` groups.
+    rows: the reference rows in the random ``order``, cut into ``k`` groups (as
+    ``np.array_split`` cuts them).
     """
-    sizes = np.full(k, n_rows // k)
-    sizes[: n_rows % k] += 1
-    ends = np.cumsum(sizes)
-    return [(slice(end - size, end), group)
-            for end, size, group in zip(ends, sizes, np.array_split(order, k))]
+    return [(rows, order[cols]) for rows, cols in _block_slices(n_rows, len(order), k)]
+
+
+@functools.lru_cache(maxsize=64)
+def _block_slices(n_rows, n_reference, k):
+    """``(rows, cols)`` slices of each block: sizes as even as ``np.array_split`` makes them."""
+    def cuts(n):
+        sizes = np.full(k, n // k)
+        sizes[: n % k] += 1
+        ends = np.cumsum(sizes).tolist()
+        return [slice(end - size, end) for end, size in zip(ends, sizes.tolist())]
+    return tuple(zip(cuts(n_rows), cuts(n_reference)))
 
 
 def solve_blocks(a, b, blocks):

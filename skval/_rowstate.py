@@ -18,6 +18,8 @@ A new per-row statistic is a buffer here, filled in ``step`` and listed in
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import torch
 from torch import nn
@@ -63,8 +65,9 @@ class RowState(nn.Module):
         self.weights = nn.Parameter(torch.ones(n_rows, dtype=torch.float32))
         self.register_buffer("clipped", torch.zeros(n_rows))
         self.register_buffer("evidence", torch.zeros(n_rows, 2))
-        # running mean of the squared batch median of each side of the evidence
-        self.register_buffer("evidence_sq", torch.zeros(2, dtype=torch.float64))
+        # running mean of the squared batch median of each side of the evidence (host
+        # floats: a step's scalars cost no tensor ops)
+        self._evidence_sq = [0.0, 0.0]
         self.evidence_steps = 0
         self.n_classes = int(n_classes) if n_classes else None
         self.register_buffer("class_counts", torch.zeros(self.n_classes or 0, dtype=torch.float64))
@@ -123,15 +126,24 @@ class RowState(nn.Module):
         Each side is divided by its own running scale (the root of a slow running mean
         of the squared batch median of its absolute value), so that the two sides are
         comparable, and a step late in training, when the losses are small, counts as
-        much as an early one. The scale stays on the device: no host sync.
+        much as an early one. The scales are host floats, computed as float64 tensor
+        arithmetic would, operation by operation.
         """
         grads = torch.stack([task_grad, ot_grad], 1)
         self.evidence_steps += 1
         correction = 1 - _EVIDENCE_BETA ** self.evidence_steps
-        median = grads.abs().median(dim=0).values.double()
-        self.evidence_sq.mul_(_EVIDENCE_BETA).add_(median.square() * (1 - _EVIDENCE_BETA))
-        scales = (self.evidence_sq / correction).sqrt_().clamp_min_(1e-30)
-        self.evidence.index_add_(0, rows, grads.div_(scales.to(grads.dtype)))
+        scales = []
+        for side, median in enumerate(grads.abs().median(dim=0).values.tolist()):
+            sq = self._evidence_sq[side] * _EVIDENCE_BETA + median * median * (1 - _EVIDENCE_BETA)
+            self._evidence_sq[side] = sq
+            scales.append(float(np.float32(max(math.sqrt(sq / correction), 1e-30))))
+        self.evidence.index_add_(0, rows, grads.div_(torch.tensor(scales, dtype=grads.dtype)
+                                                     .to(grads.device)))
+
+    @property
+    def evidence_sq(self):
+        """The running mean of the squared batch median of each side, a float64 tensor."""
+        return torch.tensor(self._evidence_sq, dtype=torch.float64)
 
     @torch.no_grad()
     def clip(self, rows, every_row=False):
@@ -203,7 +215,7 @@ class RowState(nn.Module):
         history = self.history()
         if history is not None:
             per_row["history"] = torch.from_numpy(np.ascontiguousarray(history[:, index]))
-        shared = {"evidence_sq": self.evidence_sq.cpu(), "evidence_steps": self.evidence_steps,
+        shared = {"evidence_sq": self.evidence_sq, "evidence_steps": self.evidence_steps,
                   "class_counts": self.class_counts.cpu(), "update": update_shared}
         return {"per_row": per_row, "shared": shared}
 
@@ -228,7 +240,7 @@ class RowState(nn.Module):
 
     def _load_shared(self, shared):
         first = shared[0]
-        self.evidence_sq.copy_(torch.stack([s["evidence_sq"] for s in shared]).mean(0))
+        self._evidence_sq = torch.stack([s["evidence_sq"] for s in shared]).mean(0).tolist()
         self.evidence_steps = first["evidence_steps"]
         self.class_counts.copy_(torch.stack([s["class_counts"] for s in shared]).sum(0))
         update = dict(first["update"])

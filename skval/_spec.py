@@ -16,7 +16,6 @@ from dataclasses import dataclass, field, fields
 import numpy as np
 import torch
 from skorch.callbacks import ProgressBar
-from torch.utils.data import DataLoader
 
 from ._loss import LossValLoss
 from ._net import LossValNet, batch_collate
@@ -154,7 +153,7 @@ def _prefixed(prefix, spec):
 
 def _net_kwargs(spec):
     """The keyword arguments of ``LossValNet`` described by ``spec``."""
-    iterator = {"iterator_train__collate_fn": batch_collate}
+    iterator = {}  # read by LossValNet.get_iterator (RowBatches)
     if spec.batch_sampler is not None:
         iterator["iterator_train__batch_sampler"] = spec.batch_sampler
     else:
@@ -166,7 +165,7 @@ def _net_kwargs(spec):
     return dict(
         module=spec.module, criterion=LossValLoss, optimizer=spec.optimizer, lr=spec.lr,
         max_epochs=spec.max_epochs, batch_size=spec.batch_size, train_split=None,
-        iterator_train=DataLoader, iterator_valid__collate_fn=batch_collate,
+        iterator_valid__collate_fn=batch_collate,
         callbacks=callbacks, predict_nonlinearity=None, device=spec.device,
         verbose=spec.verbose, row_state={f.name: getattr(spec.rows, f.name)
                                          for f in fields(spec.rows)},

@@ -15,6 +15,7 @@ import functools
 import inspect
 import math
 
+import numpy as np
 import torch
 
 
@@ -67,7 +68,9 @@ class BatchScaledMomentum:
         self.exp_avg = torch.zeros_like(weights, memory_format=torch.contiguous_format)
         # the step (counted since the last flush) through which each row is up to date
         self.last_step = torch.zeros(len(weights), dtype=torch.long, device=device)
-        self.exp_avg_sq = torch.zeros((), dtype=torch.float64, device=device)
+        # the shared second moment: a host float (a step's scalars cost no tensor ops; the
+        # loss is read to the host at every step anyway)
+        self.exp_avg_sq = 0.0
         self.steps = 0  # all steps, for the bias corrections
         beta1 = betas[0]
         self._window = 1 if beta1 <= 0 else max(1, math.ceil(-64 * math.log(2) / math.log(beta1)))
@@ -116,14 +119,15 @@ class BatchScaledMomentum:
         beta1, beta2 = self.betas
         self.steps += 1
         self._local += 1
-        median = grad.abs().median().double() if len(grad) else grad.new_zeros((), dtype=torch.float64)
-        self.exp_avg_sq.mul_(beta2).add_(median.square() * (1 - beta2))
-        denom = (self.exp_avg_sq / (1 - beta2 ** self.steps)).sqrt_().add_(self.eps)
+        median = grad.abs().median().item() if len(grad) else 0.0
+        # as float64 tensor arithmetic would do it, operation by operation
+        self.exp_avg_sq = self.exp_avg_sq * beta2 + median * median * (1 - beta2)
+        denom = math.sqrt(self.exp_avg_sq / (1 - beta2 ** self.steps)) + self.eps
         size = (self.lr / (1 - beta1 ** self.steps)) / denom  # c_s of this step
         self._extend_moved(size)  # this step's move of the rows outside the batch
         momentum = self.exp_avg[idx].mul_(beta1).add_(grad, alpha=1 - beta1)
         self.exp_avg[idx] = momentum
-        self.weights.data[idx] -= momentum * size.to(momentum.dtype)
+        self.weights.data[idx] -= momentum * _to_dtype(size, momentum.dtype)
         self.last_step[idx] = self._local
 
     def _extend_moved(self, size):
@@ -139,7 +143,8 @@ class BatchScaledMomentum:
     def export(self, rows):
         """``(per_row, shared)``: the rows' momenta and the shared moment (after ``flush``)."""
         return ({"exp_avg": self.exp_avg[rows].cpu()},
-                {"exp_avg_sq": self.exp_avg_sq.cpu(), "steps": self.steps})
+                {"exp_avg_sq": torch.tensor(self.exp_avg_sq, dtype=torch.float64),
+                 "steps": self.steps})
 
     def load(self, rows, per_row):
         """Set the rows' momenta from ``export``."""
@@ -147,8 +152,13 @@ class BatchScaledMomentum:
 
     def load_shared(self, shared):
         """Set the shared moment and the step count from ``export``."""
-        self.exp_avg_sq.copy_(shared["exp_avg_sq"])
+        self.exp_avg_sq = float(shared["exp_avg_sq"])
         self.steps = int(shared["steps"])
+
+
+def _to_dtype(value, dtype):
+    """A host float rounded to ``dtype`` as a float64 tensor's ``.to(dtype)`` rounds it."""
+    return float(np.float32(value)) if dtype == torch.float32 else value
 
 
 class OptimizerUpdate:
