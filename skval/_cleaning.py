@@ -13,10 +13,18 @@ The rules themselves live in ``skval._selection``, shared with the command line.
 
 from __future__ import annotations
 
+from dataclasses import fields
+
 import numpy as np
 from sklearn.base import BaseEstimator, clone, is_classifier, is_regressor
 from sklearn.utils import _safe_indexing
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils.multiclass import type_of_target
+from sklearn.utils.validation import (
+    _check_feature_names,
+    _check_feature_names_in,
+    _check_n_features,
+    check_is_fitted,
+)
 
 from ._classifier import LossValClassifier
 from ._guard import guarded_cut
@@ -114,6 +122,35 @@ def default_valuer(random_state, *, estimator=None, y=None):
     return (LossValClassifier if classes else LossValRegressor)(random_state=random_state)
 
 
+def one_of_k_labels(y):
+    """Class numbers of a one-hot ``y`` (imblearn's one-vs-all encoding), else ``y`` itself.
+
+    A 2-D 0/1 target with exactly one 1 per row is valued as its column numbers, as
+    imbalanced-learn's samplers do; the rows kept are returned in the given encoding.
+    """
+    if y is None or type_of_target(y) != "multilabel-indicator":
+        return y
+    matrix = np.asarray(y.toarray() if hasattr(y, "toarray") else y)
+    return matrix.argmax(axis=1) if (matrix.sum(axis=1) == 1).all() else y
+
+
+def imblearn_tags(tags):
+    """``tags`` as imbalanced-learn's ``Tags`` (a sampler that keeps frames and its row
+    numbers), or unchanged without imbalanced-learn."""
+    try:
+        from imblearn.utils._tags import InputTags, SamplerTags, Tags
+    except ImportError:
+        return tags
+    names = {f.name for f in fields(Tags)}
+    input_tags = InputTags(**{f.name: getattr(tags.input_tags, f.name)
+                              for f in fields(tags.input_tags)
+                              if f.name in {g.name for g in fields(InputTags)}})
+    input_tags.dataframe = True
+    return Tags(**{f.name: getattr(tags, f.name) for f in fields(tags)
+                   if f.name in names and f.name != "input_tags"},
+                input_tags=input_tags, sampler_tags=SamplerTags(sample_indices=True))
+
+
 def groups_for_cap(valuer, y):
     """The classes of ``y`` when the valuing is a classification, else one group."""
     by_class = is_classifier(valuer) or (not is_regressor(valuer) and targets_are_classes(y))
@@ -168,6 +205,10 @@ class LossValCleaner(BaseEstimator):
     ----------
     estimator_ : estimator
         The fitted valuer.
+    n_features_in_ : int
+        Number of features of ``X``.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        The column names of ``X``, when it is a DataFrame with string column names.
     data_values_ : ndarray of shape (n_samples,)
         The value of each row of ``X``; low values mark harmful rows.
     sample_indices_ : ndarray of shape (n_kept,)
@@ -224,8 +265,11 @@ class LossValCleaner(BaseEstimator):
         check_share(self.max_class_share)
         if y is not None:
             check_cut(self.cut, n_rows(y))
+        y = one_of_k_labels(y)
         self.estimator_, self.data_values_ = fit_valuer(
             self.estimator, X, y, X_val, y_val, self.random_state)
+        _check_n_features(self, X, reset=True)
+        _check_feature_names(self, X, reset=True)
         groups = groups_for_cap(self.estimator_, y)
         removed = guarded_cut(self.estimator_, X, np.asarray(y), self.data_values_, groups,
                               self.cut, self.max_class_share, bool(self.veto))
@@ -292,11 +336,28 @@ class LossValCleaner(BaseEstimator):
             data = np.asarray(data)
         return _safe_indexing(data, self.sample_indices_)
 
+    def get_feature_names_out(self, input_features=None):
+        """The names of the features of the rows returned: those of ``X``.
+
+        Parameters
+        ----------
+        input_features : array-like of str or None, default=None
+            The names of ``X``'s features; ``None``: ``feature_names_in_`` when
+            ``X`` was a DataFrame, else ``x0, x1, ...``.
+
+        Returns
+        -------
+        feature_names_out : ndarray of str objects
+            The same names: the cleaner removes rows, never columns.
+        """
+        check_is_fitted(self, "n_features_in_")
+        return _check_feature_names_in(self, input_features)
+
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.estimator_type = "sampler"
         tags.target_tags.required = True
-        return tags
+        return imblearn_tags(tags)
 
 
 LossValCleaner.__doc__ = LossValCleaner.__doc__.format(cut=_CUT_DOC, share=_SHARE_DOC)

@@ -6,8 +6,9 @@ as a one-process fit (``skval._train``): a ``LossValNet`` over all rows, in the 
 row order, that predicts, pickles and goes on training (``partial_fit``) like the net
 of a one-process fit. Only the way the shards reach their processes differs:
 
-- ``train_on_processes`` (``n_workers > 1``): the spawn launcher (``skval._launch``)
-  starts the processes on this machine and collects their results;
+- ``train_on_processes`` (``n_workers > 1``): the launcher (``skval._launch``) starts
+  the processes on this machine (``python -m skval._worker``, not the user's main
+  module) and collects their results;
 - ``train_in_group`` (``python -m skval.distributed`` under ``torchrun``, through
   ``fit_in_group``): every rank of an initialised process group prepares the same data
   and trains its own shard; rank 0 gathers the results.
@@ -75,7 +76,7 @@ def assemble(plan, results):
 
 
 def train_on_processes(spec, prep, n_workers):
-    """Train ``spec`` on ``prep`` with ``n_workers`` spawned processes of this machine.
+    """Train ``spec`` on ``prep`` with ``n_workers`` worker processes of this machine.
 
     Returns
     -------

@@ -95,10 +95,12 @@ default="{activation}"
         Pays only on large data (see README): on small data, starting the
         processes and averaging the gradients at every step cost more than
         they save. ``1`` trains in this process, as always. Each process runs
-        one torch thread unless ``OMP_NUM_THREADS`` is set. The processes are
-        started with ``spawn``: a script must call ``fit`` under
-        ``if __name__ == "__main__":``, and a custom ``module`` and the
-        ``callbacks`` must be importable and picklable; a callback that stops
+        one torch thread unless ``OMP_NUM_THREADS`` is set. The processes run
+        skval's own worker module, never the caller's main module: a script
+        needs no ``if __name__ == "__main__":`` guard, and a script on
+        standard input and a notebook work; a custom ``module`` and the
+        ``callbacks`` must be picklable by ``cloudpickle`` (a class defined in
+        the script or the notebook travels by value); a callback that stops
         training early must stop every process at the same epoch. Ctrl-C stops
         every process and ``fit`` raises ``KeyboardInterrupt``. Across machines,
         use ``torchrun ... -m skval.distributed`` (see README).

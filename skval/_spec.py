@@ -15,10 +15,10 @@ from dataclasses import dataclass, field, fields
 
 import numpy as np
 import torch
-from skorch.callbacks import ProgressBar
 
 from ._loss import LossValLoss
 from ._net import LossValNet, batch_collate
+from ._progress import progress_bar
 
 # batch_size="auto": this many rows per step up to 100 x AUTO_BATCH_MIN rows, then
 # about 100 steps per epoch, at most AUTO_BATCH_MAX rows per step.
@@ -161,7 +161,7 @@ def _net_kwargs(spec):
             torch.Generator().manual_seed(spec.shuffle_seed)))
     callbacks = list(spec.callbacks)
     if spec.progress_bar:
-        callbacks.append(("progress_bar", ProgressBar()))
+        callbacks.append(("progress_bar", progress_bar()))
     return dict(
         module=spec.module, criterion=LossValLoss, optimizer=spec.optimizer, lr=spec.lr,
         max_epochs=spec.max_epochs, batch_size=spec.batch_size, train_split=None,
