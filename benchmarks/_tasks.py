@@ -34,6 +34,7 @@ from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 CLF, REG = "classification", "regression"
 NOISE_KINDS = ("label", "feature", "mixed")
+CLF_NOISE_KINDS = ("permute",)  # label noise that keeps every class's count
 QUICK_TASKS = ("breast_cancer", "diabetes", "make_classification")
 SPEED_N_FEATURES = 20
 

@@ -29,7 +29,9 @@ Each set has heavy-tailed features, 7+ classes, a class near or under 5 %, categ
 columns and missing values, and regression targets with outliers.
 
 Noise: the training rows are corrupted with :func:`skval.evaluation.inject_noise` (label,
-feature or mixed noise, at rate 0.2 by default: ``--rates``); the validation rows, which
+feature or mixed noise, and for classification ``permute``: the labels of 20 % of the rows
+permuted among themselves, which keeps every class's count; at rate 0.2 by default:
+``--rates``); the validation rows, which
 ``skval+val``, ``knn_shapley`` and ``lava`` use as their reference, get the same kind of
 noise at ``--val-noise`` (default 0.2, drawn with another seed): a user's reference is
 rarely clean. On the real tables the noise is added after the preprocessing, to the
@@ -126,6 +128,7 @@ from benchmarks._quality_report import quality_page
 from benchmarks._report import csv_rows, write_page
 from benchmarks._tasks import (
     CLF,
+    CLF_NOISE_KINDS,
     NOISE_KINDS,
     QUICK_TASKS,
     SETS,
@@ -250,7 +253,8 @@ def instances(task, config, data):
     ("none", 0.0) for minority harm on imbalanced classification tasks (smallest class at
     most 10 % of the rows and at most half of a balanced class's share)."""
     rates = config.rates or RATES
-    pairs = [(noise, rate) for noise in NOISE_KINDS for rate in rates]
+    kinds = NOISE_KINDS + (CLF_NOISE_KINDS if task.kind == CLF else ())
+    pairs = [(noise, rate) for noise in kinds for rate in rates]
     if task.kind == CLF:
         counts = np.bincount(data.y)
         smallest = counts.min() / len(data.y)

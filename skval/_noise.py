@@ -11,7 +11,7 @@ from sklearn.utils import check_random_state
 
 __all__ = ["inject_noise"]
 
-_KINDS = ("label", "feature", "mixed")
+_KINDS = ("label", "feature", "mixed", "permute")
 _TASKS = ("classification", "regression")
 
 
@@ -24,8 +24,11 @@ def inject_noise(X, y, *, kind="label", rate=0.2, task="classification", random_
         Features (left untouched by label noise).
     y : array-like of shape (n_samples,)
         Targets.
-    kind : {"label", "feature", "mixed"}, default="label"
-        Which noise to inject (see the module docstring).
+    kind : {"label", "feature", "mixed", "permute"}, default="label"
+        Which noise to inject (see :mod:`skval.evaluation`). ``"permute"``:
+        the targets of ``round(n * rate)`` random rows are permuted among
+        themselves, which keeps every class's count; only the rows whose target
+        changed are marked noisy.
     rate : float in [0, 1], default=0.2
         Fraction of rows to corrupt; ``round(n * rate)`` rows are corrupted.
     task : {"classification", "regression"}, default="classification"
@@ -67,6 +70,8 @@ def inject_noise(X, y, *, kind="label", rate=0.2, task="classification", random_
     n = len(y_noisy)
     n_noisy = int(round(n * rate))
     rows = rng.permutation(n)[:n_noisy]
+    if kind == "permute":
+        return _permute_targets(X_noisy, y_noisy, rows, rng)
     if kind == "label":
         label_rows, feature_rows = rows, rows[:0]
     elif kind == "feature":
@@ -95,3 +100,10 @@ def inject_noise(X, y, *, kind="label", rate=0.2, task="classification", random_
     noisy = np.zeros(n, bool)
     noisy[rows] = True
     return X_noisy, y_noisy, noisy
+
+
+def _permute_targets(X_noisy, y_noisy, rows, rng):
+    """Permute the targets of ``rows`` among themselves; the mask of the rows that changed."""
+    original = y_noisy.copy()
+    y_noisy[rows] = original[rng.permutation(rows)]
+    return X_noisy, y_noisy, original != y_noisy

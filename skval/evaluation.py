@@ -8,7 +8,10 @@ used, so figures are comparable:
 - feature noise: ``N(0, 1)`` is added to every standardised feature of
   ``round(n * rate)`` rows (i.e. noise with each feature's standard deviation);
 - mixed: half of the noisy rows get label noise, the other half feature noise,
-  on disjoint rows.
+  on disjoint rows;
+- permute: the targets of ``round(n * rate)`` random rows are permuted among
+  themselves (label noise that keeps every class's count, so a rare class is not
+  swamped); the rows whose target changed are the noisy ones.
 
 Every metric takes the values and the boolean mask of noisy rows; low values are
 expected to mark noisy rows.

@@ -60,6 +60,25 @@ def test_mixed_noise_half_each_disjoint():
     np.testing.assert_array_equal(noisy, label_rows | feature_rows)
 
 
+def test_permute_noise_keeps_every_class_count():
+    y = np.array(["a"] * 90 + ["b"] * 10)
+    X = np.random.RandomState(0).normal(size=(100, 2))
+    Xn, yn, noisy = inject_noise(X, y, kind="permute", rate=0.3, random_state=0)
+    assert sorted(yn) == sorted(y)  # same labels, same counts
+    np.testing.assert_array_equal(noisy, yn != y)  # the changed rows, no others
+    assert 0 < noisy.sum() <= 30
+    np.testing.assert_array_equal(Xn, X)
+    assert y[0] == "a" and yn is not y  # the input is not modified
+
+
+def test_permute_noise_regression_keeps_the_targets():
+    y = np.arange(50, dtype=float)
+    _, yn, noisy = inject_noise(np.zeros((50, 1)), y, kind="permute", rate=0.2,
+                                task="regression", random_state=1)
+    np.testing.assert_array_equal(np.sort(yn), y)
+    assert noisy.sum() == (yn != y).sum() and 0 < noisy.sum() <= 10
+
+
 def test_inject_noise_errors():
     with pytest.raises(ValueError, match="kind must be one of"):
         inject_noise(np.zeros((4, 1)), np.zeros(4), kind="both")

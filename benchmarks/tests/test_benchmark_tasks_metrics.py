@@ -251,3 +251,19 @@ def test_gain_table_gives_the_share_of_the_oracle_gain():
     assert lines[4] == "| oracle (drops the noisy rows) | +0.1000 (100%) |"
     # the linear oracle gains nothing: no share is shown
     assert gain_table(REPORT_ROWS, "linear", ["skval"]).splitlines()[2] == "| skval | **-0.0400** |"
+
+
+def test_quality_runs_count_preserving_label_noise_on_classification_only():
+    from types import SimpleNamespace
+
+    from benchmarks.quality import instances
+    from benchmarks._tasks import TASKS
+
+    config = SimpleNamespace(rates=None)
+    balanced = SimpleNamespace(y=np.arange(100) % 2)
+    clf = [n for n, _ in instances(TASKS["breast_cancer"], config, balanced)]
+    reg = [n for n, _ in instances(TASKS["diabetes"], config, SimpleNamespace(y=np.zeros(9)))]
+    assert clf == ["label", "feature", "mixed", "permute"]
+    assert reg == ["label", "feature", "mixed"]
+    rare = SimpleNamespace(y=np.array([0] * 95 + [1] * 5))
+    assert [n for n, _ in instances(TASKS["breast_cancer"], config, rare)][-1] == "none"
