@@ -216,9 +216,6 @@ def main(argv=None):
         print_table(score(names, seeds, args.cache, args.rules.split(",")))
 
 
-if __name__ == "__main__":
-    main()
-
 
 def _gmm_value(s, k, cov="full"):
     from sklearn.mixture import GaussianMixture
@@ -324,17 +321,20 @@ def _purity(z, dis, t=3.0):
 
 def _rules_purity():
     def pur(w, e, y, c, out):
-        z = _z(e); s = _squash(z)
+        z = _z(e)
+        s = _squash(z)
         a = _purity(z, _disagrees(out, y, c))
         return -(a * s[:, 0] + (1 - a) * s[:, 1])
 
     def pur_clf(w, e, y, c, out):
-        z = _z(e); s = _squash(z)
+        z = _z(e)
+        s = _squash(z)
         a = _purity(z, _disagrees(out, y, c)) if c else 0.5
         return -(a * s[:, 0] + (1 - a) * s[:, 1])
 
     def pur_sq(w, e, y, c, out):
-        z = _z(e); s = _squash(z)
+        z = _z(e)
+        s = _squash(z)
         a = _purity(z, _disagrees(out, y, c)) if c else 0.5
         a = np.sqrt(a) / (np.sqrt(a) + np.sqrt(1 - a)) if 0 < a < 1 else a
         return -(a * s[:, 0] + (1 - a) * s[:, 1])
@@ -366,3 +366,7 @@ def rule_weights_per_class(weights, evidence, y, classification):
 
 VALUE_RULES.update(label_per_class=rule_label_per_class,
                    weights_per_class=rule_weights_per_class)
+
+
+if __name__ == "__main__":
+    main()
