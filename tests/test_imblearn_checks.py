@@ -76,3 +76,11 @@ def test_one_hot_targets_are_valued_as_their_classes():
     expected_failed_checks=_expected_failures)
 def test_imblearn_sampler_checks(estimator, check):
     check(estimator)
+
+
+from sklearn.utils.estimator_checks import parametrize_with_checks as sklearn_checks  # noqa: E402
+
+
+@sklearn_checks([LossValCleaner(LossValClassifier(max_epochs=2, random_state=0))])
+def test_sklearn_checks_on_the_cleaner(estimator, check):
+    check(estimator)
