@@ -21,6 +21,7 @@ from ._mlp import MLP
 from ._params import EXTRA_PREFIXES, check_params, hidden_sizes, resolve_device
 from ._issues import IssuesMixin
 from ._results import ValuesMixin
+from ._run_warnings import warn_if_flat, warn_if_interrupted
 from ._tabular import TableInputMixin, needs_encoding
 from ._spec import (LossSpec, NetSpec, Prepared, Reference, RowSpec, batch_size_for,
                     reference_position)
@@ -144,7 +145,7 @@ class _BaseLossVal(TableInputMixin, IssuesMixin, ValuesMixin, BaseEstimator):
         if result is None:
             return None
         self._store_results(result, prep)
-        self._warn_if_interrupted(result.net)
+        warn_if_interrupted(result.net, self.max_epochs)
         return self
 
     def _prepare(self, X, y, X_val, y_val, random_state=None):
@@ -277,25 +278,6 @@ class _BaseLossVal(TableInputMixin, IssuesMixin, ValuesMixin, BaseEstimator):
         """The number of classes whose labels the row state counts (None: not counted)."""
         return None
 
-    def _warn_if_interrupted(self, net):
-        """Warn when fewer epochs ran than asked: a callback stopped ``fit``, or an interrupt."""
-        epochs_done = len(net.history)
-        if epochs_done >= self.max_epochs:
-            return
-        from ._callbacks import early_stopper  # (kept local: this function's own helper)
-
-        stopper = early_stopper(net)  # EarlyStopping raises KeyboardInterrupt, as Ctrl-C
-        if stopper is not None:
-            message, category = (
-                f"fit stopped early after {epochs_done} of {self.max_epochs} epochs by the "
-                f"EarlyStopping callback {stopper!r}; data_values_ hold the weights of the "
-                "epochs run."), UserWarning
-        else:
-            message, category = (
-                f"fit stopped after {epochs_done} of {self.max_epochs} epochs (interrupted); "
-                "data_values_ hold the weights reached so far."), RuntimeWarning
-        warnings.warn(message, category, stacklevel=4)  # the user's fit: fit -> _fit -> here
-
     def _store_results(self, result, prep):
         """The fitted attributes: the net, the values and what the run did."""
         net = self.net_ = result.net
@@ -308,7 +290,7 @@ class _BaseLossVal(TableInputMixin, IssuesMixin, ValuesMixin, BaseEstimator):
             self.weight_history_ = net.rows_.history()
         if result.stats is not None:
             self._distributed_stats = result.stats
-        _warn_if_flat(self.data_values_, net.history)
+        warn_if_flat(self.data_values_, net.history)
 
     def _module_and_kwargs(self, n_features, n_outputs):
         user_kwargs = {k: v for k, v in self._extra_params().items() if k.startswith("module__")}
@@ -387,22 +369,3 @@ def _check_reference_size(n_val):
             f"X_val has only {n_val} rows: the OT distance to so few points is mostly their own "
             f"sampling noise. Pass at least {_FEW_REFERENCE} clean rows (n_reference of them are "
             "used), or leave X_val out to use the training rows.", UserWarning, stacklevel=7)
-
-
-def _warn_if_flat(values, history):
-    """Warn when every data value is the same (to 1e-9): the weights never moved."""
-    if len(values) < 2 or np.ptp(values) > 1e-9 * max(1.0, float(np.abs(values).max())):
-        return
-    losses = [epoch.get("train_loss") or 0.0 for epoch in history]
-    why = (f"train_loss was about 0 in every epoch (at most {max(losses):.1e}): the loss is "
-           "the task loss times OT(batch, reference)^2, and one of them vanished (batches "
-           "that sit on the reference, e.g. X_val equal to X with one batch of all rows, or "
-           "a target the network fits exactly)"
-           if losses and max(losses) < 1e-8 else
-           "the weights did not move although the loss did not vanish (a weight_lr too small "
-           "to move them, or a gradient of 0)")
-    warnings.warn(
-        f"Every data value is the same ({values[0]:.6g}): {why}. The values rank nothing; "
-        "use a reference set distinct from the batches, a smaller batch_size, more epochs "
-        "or a larger weight_lr.",
-        RuntimeWarning, stacklevel=5)
