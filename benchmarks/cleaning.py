@@ -8,6 +8,8 @@ and scored on the test fold:
   cross-validation of ``base`` choosing how much of it to remove, the default LossVal valuer
   seeded 0);
 - ``skval-cut``: ``CleanedEstimator(base, removal="cut")``: the whole guarded cut removed;
+- ``skval-wide``: the inner CV over 0, 0.5, 1, 1.5 and 2 times the cut (shares above 1 reach
+  past the cut, to the next lowest-valued rows its guards allow);
 - ``skval-r2``: the default with the inner folds scored by R^2 (regression tasks only: the
   default scores a regressor's inner folds by the correlation of prediction and target);
 - ``skval-w``: ``CleanedEstimator(base, mode="weight")``: all rows, weighted by their values;
@@ -53,7 +55,8 @@ from skval import CleanedEstimator, LossValClassifier, LossValRegressor
 from skval.evaluation import inject_noise
 
 NOISE_RATE = 0.2
-VARIANTS = ("plain", "skval", "skval-cut", "skval-r2", "skval-w", "cleanlab")
+VARIANTS = ("plain", "skval", "skval-cut", "skval-wide", "skval-r2", "skval-w", "cleanlab")
+WIDE_FRACTIONS = (0.0, 0.5, 1.0, 1.5, 2.0)
 # fitted valuers of the current fold, by (task kind, rows); see MemoValuer
 _VALUERS = {}
 
@@ -182,6 +185,7 @@ def variant(name, base, task):
         return None
     valuer = (MemoRegressor if task.kind == "noisy-reg" else MemoClassifier)(random_state=0)
     options = {"skval": {}, "skval-cut": {"removal": "cut"}, "skval-r2": {"scoring": "r2"},
+               "skval-wide": {"removal_fractions": WIDE_FRACTIONS},
                "skval-w": {"mode": "weight"}}[name]
     return CleanedEstimator(clone(base), valuer=valuer, random_state=0, **options)
 

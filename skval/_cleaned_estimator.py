@@ -90,13 +90,19 @@ class CleanedEstimator(MetaEstimatorMixin, BaseEstimator):
         ``removal_fractions`` of them (the lowest-valued first), removing nothing
         among the candidates; each candidate is fitted on the inner training
         folds less its rows and scored on all the rows of the held-out fold
-        (never cleaned). The best mean score wins, the smaller amount on a tie.
+        (never cleaned). The best mean score wins, the smaller amount on a tie;
+        an amount above 0 only when it beats removing nothing by more than the
+        standard error of their paired per-fold difference (the one-standard-error
+        rule: fold noise alone does not remove rows).
         The valuer is fitted once, on all rows. Cost: ``len(candidates) * cv``
         fits of ``estimator`` (``n_inner_fits_``), none when the cut is empty.
         ``"cut"``: remove them all.
-    removal_fractions : sequence of float in [0, 1], default=(0.0, 0.5, 1.0)
+    removal_fractions : sequence of float in [0, 3], default=(0.0, 0.5, 1.0)
         The shares of the cut's rows that ``removal="cv"`` tries (rounded to
-        whole rows; 0 is always tried).
+        whole rows; 0 is always tried). A share above 1 reaches past the cut: the
+        next lowest-valued rows that the cut's guards allow (the 2-means cut is
+        an estimate of how many rows are wrong; the inner CV can check whether
+        more is better).
     cv : int >= 2 or cross-validation splitter, default=5
         The inner folds of ``removal="cv"``: an int, shuffled k-fold seeded by
         ``random_state`` (stratified for a classifier whose classes all have at
@@ -213,11 +219,14 @@ class CleanedEstimator(MetaEstimatorMixin, BaseEstimator):
     def _fit_dropping(self, cleaner, X, y):
         """Choose how many of the cut's rows to remove (``removal``), then fit on the rest."""
         order = cleaner.removal_order()
-        n_removed = len(order)
+        n_removed = n_cut = len(order)
         if self.removal == "cv":
+            past_cut = int(np.ceil((max(self.removal_fractions) - 1) * n_cut))
+            if past_cut > 0:
+                order = cleaner.removal_order(X, y, past_cut=past_cut)
             n_removed, self.removal_scores_ = choose_removal(
                 self.estimator, X, y, order, self.removal_fractions, self.cv, self.scoring,
-                self.random_state)
+                self.random_state, n_cut=n_cut)
             self.n_inner_fits_ = self.removal_scores_.pop("n_fits")
         kept = np.ones(len(self.data_values_), bool)
         kept[order[:n_removed]] = False

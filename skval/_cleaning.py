@@ -27,7 +27,7 @@ from sklearn.utils.validation import (
 )
 
 from ._classifier import LossValClassifier
-from ._guard import guarded_cut
+from ._guard import guarded_cut, rows_past_cut
 from ._regressor import LossValRegressor
 from ._selection import check_cut, check_share, class_groups, size_factors, targets_are_classes
 
@@ -276,18 +276,42 @@ class LossValCleaner(BaseEstimator):
         self.sample_indices_ = np.flatnonzero(~removed)
         return self
 
-    def removal_order(self):
+    def removal_order(self, X=None, y=None, *, past_cut=0):
         """The removed rows, as positions in ``X``, lowest value first.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features), default=None
+            The rows the cleaner was fitted on; needed with ``past_cut``.
+        y : array-like of shape (n_samples,), default=None
+            Their targets; needed with ``past_cut``.
+        past_cut : int, default=0
+            Also up to this many more rows after the cut's: the lowest-valued rows
+            past the cut that the same guards allow (fewer where the class floor
+            or the cap keeps them; vetoed rows are never taken).
 
         Returns
         -------
         rows : ndarray of int
-            The rows not in ``sample_indices_``, sorted by value (ties in row order).
+            The rows not in ``sample_indices_``, sorted by value (ties in row
+            order), then the rows past the cut, sorted by value.
         """
         check_is_fitted(self, "sample_indices_")
         removed = np.ones(len(self.data_values_), bool)
         removed[self.sample_indices_] = False
-        rows = np.flatnonzero(removed)
+        order = self._by_value(np.flatnonzero(removed))
+        if past_cut <= 0 or len(order) == 0:
+            return order
+        if X is None or y is None:
+            raise ValueError("removal_order(past_cut=...) needs the X and y the cleaner was "
+                             "fitted on.")
+        y = one_of_k_labels(y)
+        more = rows_past_cut(self.estimator_, X, np.asarray(y), self.data_values_,
+                             groups_for_cap(self.estimator_, y), removed, past_cut,
+                             self.max_class_share, bool(self.veto))
+        return np.concatenate([order, more])
+
+    def _by_value(self, rows):
         return rows[np.argsort(self.data_values_[rows], kind="stable")]
 
     def fit_resample(self, X, y, X_val=None, y_val=None):

@@ -211,3 +211,35 @@ def guarded_cut(valuer, X, y, values, groups, cut="kmeans", max_class_share=0.5,
     removed = rows_to_remove(values, groups, cut, max_class_share)
     agreement = network_agreement(valuer, X, y, prediction) if veto else None
     return guard(values, removed, groups, agreement)
+
+
+def rows_past_cut(valuer, X, y, values, groups, removed, n_more, max_class_share=0.5, veto=True):
+    """Up to ``n_more`` rows past a guarded cut, lowest value first, under the same guards.
+
+    The rows a guarded cut of ``removed.sum() + n_more`` rows would add to
+    ``removed``, counting only rows the veto allows (a vetoed row is never a
+    candidate, so it does not use up the count).
+
+    Parameters
+    ----------
+    valuer, X, y, values, groups, max_class_share, veto
+        As in ``guarded_cut``.
+    removed : ndarray of bool, shape (n_samples,)
+        The guarded cut's rows.
+    n_more : int
+        Rows wanted past the cut.
+
+    Returns
+    -------
+    rows : ndarray of int
+        The added rows, lowest value first (fewer than ``n_more`` where the
+        guards keep them).
+    """
+    agreement = network_agreement(valuer, X, y) if veto else None
+    allowed = np.ones(len(values), bool) if agreement is None else ~agreement
+    candidates = np.where(allowed, values, np.inf)  # vetoed rows sort last and are cut off below
+    count = min(len(values), int(removed.sum()) + int(n_more))
+    wider = rows_to_remove(candidates, groups, count, max_class_share)
+    wider = guard(values, (wider & allowed) | removed, groups, agreement)
+    added = np.flatnonzero(wider & ~removed)
+    return added[np.argsort(values[added], kind="stable")]

@@ -2,7 +2,8 @@
 
 The rows are valued once, on the whole training set; the cut orders its rows by
 value. For each candidate amount (a share of the cut's rows, the lowest-valued
-first, always including none), the wrapped model is cross-validated: in each
+first, always including none; a share above 1 takes the next lowest-valued rows
+past the cut that its guards allow), the wrapped model is cross-validated: in each
 inner fold it is fitted on the training part less the candidate's rows and scored
 on **all** the rows of the held-out part. The held-out part is never cleaned: every
 candidate is scored on the same rows, and the rows the cut would remove (the
@@ -23,7 +24,10 @@ candidates as clean labels would:
   regression tasks where the cut removed 7-8 %.)
 
 The choice is the candidate with the best mean score, the smaller amount on a
-tie (so removing nothing wins whenever no amount scores better). Cost: ``len(candidates) * n_splits`` fits of the wrapped model (none when
+tie, and removing nothing unless the best beats it by more than the standard error
+of their paired per-fold difference (the one-standard-error rule: on clean data
+every amount scores within fold noise of none, and the rows removed would be chosen
+by that noise). Cost: ``len(candidates) * n_splits`` fits of the wrapped model (none when
 the cut is empty), then the final fit; the valuer is fitted once.
 """
 
@@ -38,6 +42,8 @@ from sklearn.model_selection import KFold, StratifiedKFold
 from sklearn.utils import _safe_indexing
 
 _REMOVALS = ("cv", "cut")
+# The largest share of the cut a candidate may remove: shares above 1 reach past the cut.
+MAX_FRACTION = 3.0
 
 
 def check_removal(removal, fractions, cv):
@@ -48,7 +54,7 @@ def check_removal(removal, fractions, cv):
     removal : str
         ``"cv"`` or ``"cut"``.
     fractions : sequence of float
-        Shares of the cut's rows, each in [0, 1].
+        Shares of the cut's rows, each in [0, ``MAX_FRACTION``].
     cv : int or splitter
         An int >= 2, or an object with ``split`` and ``get_n_splits``.
     """
@@ -57,10 +63,12 @@ def check_removal(removal, fractions, cv):
     try:
         shares = np.asarray(fractions, dtype=np.float64)
     except (TypeError, ValueError):
-        raise ValueError(f"removal_fractions must be numbers in [0, 1], got {fractions!r}.") from None
-    if shares.ndim != 1 or len(shares) == 0 or not np.all((shares >= 0) & (shares <= 1)):
-        raise ValueError(f"removal_fractions must be a non-empty sequence of numbers in [0, 1], "
-                         f"got {fractions!r}.")
+        raise ValueError(f"removal_fractions must be numbers in [0, {MAX_FRACTION:g}], "
+                         f"got {fractions!r}.") from None
+    if shares.ndim != 1 or len(shares) == 0 or not np.all(
+            (shares >= 0) & (shares <= MAX_FRACTION)):
+        raise ValueError(f"removal_fractions must be a non-empty sequence of numbers in "
+                         f"[0, {MAX_FRACTION:g}], got {fractions!r}.")
     if isinstance(cv, (bool, np.bool_)) or (isinstance(cv, numbers.Integral) and cv < 2):
         raise ValueError(f"cv must be an int >= 2 or a cross-validation splitter, got {cv!r}.")
     if not isinstance(cv, numbers.Integral) and not (
@@ -68,7 +76,7 @@ def check_removal(removal, fractions, cv):
         raise ValueError(f"cv must be an int >= 2 or a cross-validation splitter, got {cv!r}.")
 
 
-def candidate_counts(n_cut, fractions):
+def candidate_counts(n_cut, fractions, n_available=None):
     """The distinct numbers of rows to remove: 0, then ``round(f * n_cut)`` for each share.
 
     Parameters
@@ -76,15 +84,19 @@ def candidate_counts(n_cut, fractions):
     n_cut : int
         Rows of the cut.
     fractions : sequence of float
-        Shares of the cut, in [0, 1].
+        Shares of the cut, in [0, ``MAX_FRACTION``].
+    n_available : int or None, default=None
+        Most rows a candidate can remove (the cut and the rows past it that the
+        guards allow); ``None``: ``n_cut``.
 
     Returns
     -------
     counts : ndarray of int
-        Sorted, distinct, starting at 0.
+        Sorted, distinct, starting at 0, at most ``n_available``.
     """
     counts = np.round(np.asarray(fractions, dtype=np.float64) * n_cut).astype(int)
-    return np.unique(np.concatenate([[0], counts]))
+    limit = n_cut if n_available is None else n_available
+    return np.unique(np.concatenate([[0], np.minimum(counts, limit)]))
 
 
 def inner_splits(estimator, X, y, cv, random_state):
@@ -153,7 +165,13 @@ def score_counts(estimator, X, y, order, counts, splits, scoring):
 
 
 def choose_count(scores):
-    """Index of the candidate with the best mean inner-CV score; the first (smallest) on a tie.
+    """Index of the candidate to keep: the best mean inner-CV score, unless within noise of none.
+
+    The first (smallest) candidate with the best mean score; then, if that is not
+    the first candidate (removing nothing), it must beat it by more than the
+    standard error of their paired per-fold difference (the one-standard-error
+    rule), else removing nothing is kept. On clean data every amount scores
+    within fold noise of none, and the rows removed would be chosen by that noise.
 
     Parameters
     ----------
@@ -166,7 +184,12 @@ def choose_count(scores):
         The chosen candidate.
     """
     means = scores.mean(axis=1)
-    return int(np.flatnonzero(means >= means.max())[0])
+    best = int(np.flatnonzero(means >= means.max())[0])
+    gain = scores[best] - scores[0]
+    if best == 0 or len(gain) < 2:
+        return best
+    standard_error = gain.std(ddof=1) / np.sqrt(len(gain))
+    return best if gain.mean() > standard_error else 0
 
 
 def _indexable(data):
@@ -176,7 +199,7 @@ def _indexable(data):
     return np.asarray(data)
 
 
-def choose_removal(estimator, X, y, order, fractions, cv, scoring, random_state):
+def choose_removal(estimator, X, y, order, fractions, cv, scoring, random_state, n_cut=None):
     """Cross-validate the candidate amounts and choose one.
 
     Parameters
@@ -186,7 +209,8 @@ def choose_removal(estimator, X, y, order, fractions, cv, scoring, random_state)
     X, y : array-like
         The training rows and their given targets.
     order : ndarray of int
-        The cut's rows, lowest value first.
+        The rows a candidate removes from, in order: the cut's, lowest value
+        first, then any rows past the cut that shares above 1 reach.
     fractions : sequence of float
         Shares of the cut to try (0 is always tried).
     cv : int or splitter
@@ -196,6 +220,8 @@ def choose_removal(estimator, X, y, order, fractions, cv, scoring, random_state)
         ``prediction_correlation`` otherwise.
     random_state : int, RandomState instance or None
         Shuffles the inner folds.
+    n_cut : int or None, default=None
+        Rows of the cut (the first ``n_cut`` of ``order``); ``None``: all of them.
 
     Returns
     -------
@@ -206,7 +232,8 @@ def choose_removal(estimator, X, y, order, fractions, cv, scoring, random_state)
         ``"std_score"`` and ``"fold_scores"`` per candidate, and ``"n_fits"``.
     """
     X, y = _indexable(X), _indexable(y)
-    counts = candidate_counts(len(order), fractions)
+    n_cut = len(order) if n_cut is None else n_cut
+    counts = candidate_counts(n_cut, fractions, len(order))
     if len(counts) == 1:  # the cut is empty: nothing to choose, no fit
         scores = np.full((1, 0), np.nan)
         chosen = 0
@@ -216,7 +243,7 @@ def choose_removal(estimator, X, y, order, fractions, cv, scoring, random_state)
         chosen = choose_count(scores)
     results = {
         "n_removed": counts,
-        "fraction": counts / max(len(order), 1),
+        "fraction": counts / max(n_cut, 1),
         "mean_score": scores.mean(axis=1) if scores.size else np.full(1, np.nan),
         "std_score": scores.std(axis=1) if scores.size else np.full(1, np.nan),
         "fold_scores": scores,

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
-from sklearn.linear_model import LogisticRegression
+from sklearn.linear_model import LinearRegression, LogisticRegression
 from sklearn.neighbors import KNeighborsRegressor
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
@@ -67,6 +67,47 @@ def test_removes_rows_under_heavy_label_noise(flipped_cancer):
     assert flipped[model.sample_indices_].mean() < flipped.mean()
 
 
+class FixedValuer(RegressorMixin, BaseEstimator):
+    """Gives the rows the values it was made with (no predictions: no veto)."""
+
+    def __init__(self, values=None):
+        self.values = values
+
+    def fit(self, X, y):
+        self.data_values_ = np.asarray(self.values, dtype=float).copy()
+        return self
+
+
+def test_shares_above_one_reach_past_the_cut():
+    """The cut holds 20 of the 40 wrong targets; a share of 2 takes the other 20 too."""
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(200, 2))
+    y = 2 * X[:, 0] + X[:, 1] + rng.normal(scale=0.1, size=200)
+    y[:40] = rng.normal(scale=10, size=40)  # wrong targets, the 40 lowest values
+    values = np.concatenate([np.arange(40.0) - 100, np.arange(160.0)])
+    model = CleanedEstimator(LinearRegression(), valuer=FixedValuer(values), cut=20,
+                             removal_fractions=(0.0, 1.0, 2.0), random_state=0).fit(X, y)
+    scores = model.removal_scores_
+    np.testing.assert_array_equal(scores["n_removed"], [0, 20, 40])
+    np.testing.assert_allclose(scores["fraction"], [0.0, 1.0, 2.0])
+    assert model.n_removed_ == 40
+    np.testing.assert_array_equal(model.sample_indices_, np.arange(40, 200))
+    assert np.all(np.diff(scores["mean_score"]) > 0)  # each wrong row removed helps
+
+
+def test_rows_past_the_cut_keep_the_guards():
+    X, y = blobs(40)  # class 0's first feature is about 4 lower: its rows have the lowest values
+    cleaner = LossValCleaner(FirstFeatureClassValuer(), cut=5).fit(X, y)
+    order = cleaner.removal_order(X, y, past_cut=15)
+    np.testing.assert_array_equal(order[:5], cleaner.removal_order())  # the cut's rows first
+    assert len(set(order)) == len(order)
+    assert (y[order] == 0).sum() <= 10  # the cap: at most half of class 0's 20 rows
+    values = cleaner.data_values_
+    assert np.all(np.diff(values[order[5:]]) >= 0)  # past the cut, lowest value first
+    with pytest.raises(ValueError, match="needs the X and y"):
+        cleaner.removal_order(past_cut=3)
+
+
 def test_removal_cut_keeps_the_old_behaviour():
     X, y = blobs(40)
     X[:5, 0] = -10.0
@@ -78,7 +119,8 @@ def test_removal_cut_keeps_the_old_behaviour():
 
 @pytest.mark.parametrize("params, name", [
     ({"removal": "best"}, "removal"),
-    ({"removal_fractions": [0.5, 1.5]}, "removal_fractions"),
+    ({"removal_fractions": [0.5, 3.5]}, "removal_fractions"),
+    ({"removal_fractions": [-0.5, 1.0]}, "removal_fractions"),
     ({"removal_fractions": []}, "removal_fractions"),
     ({"cv": 1}, "cv"),
     ({"cv": "five"}, "cv"),
@@ -93,8 +135,13 @@ def test_bad_parameters_name_themselves(params, name):
 def test_candidates_and_choice():
     np.testing.assert_array_equal(candidate_counts(10, (0.0, 0.5, 1.0)), [0, 5, 10])
     np.testing.assert_array_equal(candidate_counts(0, (0.5, 1.0)), [0])
+    np.testing.assert_array_equal(candidate_counts(10, (1.0, 2.0), n_available=16), [0, 10, 16])
     assert choose_count(np.array([[0.8, 0.9], [0.85, 0.85], [0.7, 0.7]])) == 0  # tie: less
     assert choose_count(np.array([[0.8, 0.8], [0.9, 0.9], [0.7, 0.7]])) == 1
+    # a better mean, but within the folds' noise of removing nothing: nothing is removed
+    assert choose_count(np.array([[0.8, 0.8, 0.8], [0.9, 0.7, 0.85]])) == 0
+    assert choose_count(np.array([[0.8, 0.8, 0.8], [0.9, 0.85, 0.88]])) == 1  # a steady gain
+    assert choose_count(np.array([[0.8], [0.9]])) == 1  # one fold: no spread to judge by
 
 
 # ----------------------------------------------------------------------------- the guards
