@@ -90,10 +90,7 @@ class CleanedEstimator(MetaEstimatorMixin, BaseEstimator):
         ``removal_fractions`` of them (the lowest-valued first), removing nothing
         among the candidates; each candidate is fitted on the inner training
         folds less its rows and scored on all the rows of the held-out fold
-        (never cleaned). The best mean score wins, the smaller amount on a tie;
-        an amount above 0 only when it beats removing nothing by more than the
-        standard error of their paired per-fold difference (the one-standard-error
-        rule: fold noise alone does not remove rows).
+        (never cleaned). The best mean score wins, the smaller amount on a tie.
         The valuer is fitted once, on all rows. Cost: ``len(candidates) * cv``
         fits of ``estimator`` (``n_inner_fits_``), none when the cut is empty.
         ``"cut"``: remove them all.

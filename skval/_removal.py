@@ -24,10 +24,7 @@ candidates as clean labels would:
   regression tasks where the cut removed 7-8 %.)
 
 The choice is the candidate with the best mean score, the smaller amount on a
-tie, and removing nothing unless the best beats it by more than the standard error
-of their paired per-fold difference (the one-standard-error rule: on clean data
-every amount scores within fold noise of none, and the rows removed would be chosen
-by that noise). Cost: ``len(candidates) * n_splits`` fits of the wrapped model (none when
+tie (so removing nothing wins whenever no amount scores better). Cost: ``len(candidates) * n_splits`` fits of the wrapped model (none when
 the cut is empty), then the final fit; the valuer is fitted once.
 """
 
@@ -165,13 +162,7 @@ def score_counts(estimator, X, y, order, counts, splits, scoring):
 
 
 def choose_count(scores):
-    """Index of the candidate to keep: the best mean inner-CV score, unless within noise of none.
-
-    The first (smallest) candidate with the best mean score; then, if that is not
-    the first candidate (removing nothing), it must beat it by more than the
-    standard error of their paired per-fold difference (the one-standard-error
-    rule), else removing nothing is kept. On clean data every amount scores
-    within fold noise of none, and the rows removed would be chosen by that noise.
+    """Index of the candidate with the best mean inner-CV score; the first (smallest) on a tie.
 
     Parameters
     ----------
@@ -184,12 +175,7 @@ def choose_count(scores):
         The chosen candidate.
     """
     means = scores.mean(axis=1)
-    best = int(np.flatnonzero(means >= means.max())[0])
-    gain = scores[best] - scores[0]
-    if best == 0 or len(gain) < 2:
-        return best
-    standard_error = gain.std(ddof=1) / np.sqrt(len(gain))
-    return best if gain.mean() > standard_error else 0
+    return int(np.flatnonzero(means >= means.max())[0])
 
 
 def _indexable(data):
