@@ -10,6 +10,7 @@ and scored on the test fold:
 - ``skval-cut``: ``CleanedEstimator(base, removal="cut")``: the whole guarded cut removed;
 - ``skval-wide``: the inner CV over 0, 0.5, 1, 1.5 and 2 times the cut (shares above 1 reach
   past the cut, to the next lowest-valued rows its guards allow);
+- ``skval-auc``: the default with the inner folds scored by ROC AUC (binary tasks only);
 - ``skval-r2``: the default with the inner folds scored by R^2 (regression tasks only: the
   default scores a regressor's inner folds by the correlation of prediction and target);
 - ``skval-w``: ``CleanedEstimator(base, mode="weight")``: all rows, weighted by their values;
@@ -55,8 +56,11 @@ from skval import CleanedEstimator, LossValClassifier, LossValRegressor
 from skval.evaluation import inject_noise
 
 NOISE_RATE = 0.2
-VARIANTS = ("plain", "skval", "skval-cut", "skval-wide", "skval-r2", "skval-w", "cleanlab")
+VARIANTS = ("plain", "skval", "skval-cut", "skval-wide", "skval-auc", "skval-r2", "skval-w",
+            "cleanlab")
 WIDE_FRACTIONS = (0.0, 0.5, 1.0, 1.5, 2.0)
+BINARY_TASKS = ("breast_cancer", "make_classification", "cancer_5pct", "digit_zero",
+                "rare_generated")
 # fitted valuers of the current fold, by (task kind, rows); see MemoValuer
 _VALUERS = {}
 
@@ -183,9 +187,12 @@ def variant(name, base, task):
         return cleanlab_version(base, task)
     if name == "skval-r2" and task.kind != "noisy-reg":
         return None
+    if name == "skval-auc" and task.name not in BINARY_TASKS:
+        return None
     valuer = (MemoRegressor if task.kind == "noisy-reg" else MemoClassifier)(random_state=0)
     options = {"skval": {}, "skval-cut": {"removal": "cut"}, "skval-r2": {"scoring": "r2"},
                "skval-wide": {"removal_fractions": WIDE_FRACTIONS},
+               "skval-auc": {"scoring": "roc_auc"},
                "skval-w": {"mode": "weight"}}[name]
     return CleanedEstimator(clone(base), valuer=valuer, random_state=0, **options)
 
@@ -258,10 +265,13 @@ def markdown(frame, command):
         digits = 4 if task.kind == "imbalanced" else 3   # AUCs near 1 differ in the 4th digit
         scores = scores.round(digits)
         cells = [f"**{v:.{digits}f}**" if v == scores.max() else f"{v:.{digits}f}" for v in scores]
-        removed, left = cleaning.loc[task_name]
-        noise = "-" if task.kind == "imbalanced" else f"{left:.1%}"
+        if task_name in cleaning.index:  # the run had the skval variant
+            removed, left = cleaning.loc[task_name]
+            removed, noise = f"{removed:.1%}", "-" if task.kind == "imbalanced" else f"{left:.1%}"
+        else:
+            removed = noise = "-"
         lines.append(f"| {task_name} | {metric(task)} | {model_name} | " + " | ".join(cells)
-                     + f" | {removed:.1%} | {noise} |")
+                     + f" | {removed} | {noise} |")
     return "\n".join(lines) + "\n"
 
 
@@ -292,11 +302,12 @@ def main(argv=None):
             print(f"{name} seed {seed}: {time.perf_counter() - start:.0f} s", file=sys.stderr)
     frame = pd.DataFrame(rows)
     command = "OMP_NUM_THREADS=1 python benchmarks/cleaning.py " + " ".join(argv or sys.argv[1:])
+    if args.out:  # the rows first: a report that fails loses nothing
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        frame.to_csv(f"{args.out}.csv", index=False)
     report = markdown(frame, command.strip())
     print(report)
     if args.out:
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        frame.to_csv(f"{args.out}.csv", index=False)
         with open(f"{args.out}.md", "w") as f:
             f.write(report)
 

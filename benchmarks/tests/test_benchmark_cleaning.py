@@ -37,3 +37,11 @@ def test_run_and_report(tmp_path, capsys):
     assert "| wine | accuracy | hgb |" in table and "--tasks wine" in table
     cleaning.main(["--report", f"{out}.csv"])
     assert "| wine | accuracy | linear |" in capsys.readouterr().out
+
+
+def test_report_without_the_skval_variant():
+    frame = pd.DataFrame([
+        dict(task="wine", seed=0, fold=0, model="hgb", variant=v, score=s, removed=0.0,
+             noisy_kept=0.2) for v, s in (("plain", 0.9), ("skval-wide", 0.95))])
+    table = cleaning.markdown(frame, "cmd")
+    assert "| wine | accuracy | hgb | 0.900 | **0.950** | - | - |" in table
