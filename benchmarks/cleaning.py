@@ -8,8 +8,11 @@ and scored on the test fold:
   cross-validation of ``base`` choosing how much of it to remove, the default LossVal valuer
   seeded 0);
 - ``skval-cut``: ``CleanedEstimator(base, removal="cut")``: the whole guarded cut removed;
-- ``skval-wide``: the inner CV over 0, 0.5, 1, 1.5 and 2 times the cut (shares above 1 reach
-  past the cut, to the next lowest-valued rows its guards allow);
+- ``skval-3``: the inner CV over 0, 0.5 and 1 times the cut (the default before shares above 1;
+  the default tries 0, 0.5, 1, 1.5 and 2, reaching past the cut to the next lowest-valued rows its
+  guards allow);
+- ``skval-2x``: the inner CV over 0, 1 and 2 times the cut (as many fits as ``skval-3``);
+- ``skval-wide-cv3``: the default's five amounts in 3 inner folds (as many fits as ``skval-3``);
 - ``skval-auc``: the default with the inner folds scored by ROC AUC (binary tasks only);
 - ``skval-r2``: the default with the inner folds scored by R^2 (regression tasks only: the
   default scores a regressor's inner folds by the correlation of prediction and target);
@@ -56,9 +59,8 @@ from skval import CleanedEstimator, LossValClassifier, LossValRegressor
 from skval.evaluation import inject_noise
 
 NOISE_RATE = 0.2
-VARIANTS = ("plain", "skval", "skval-cut", "skval-wide", "skval-auc", "skval-r2", "skval-w",
-            "cleanlab")
-WIDE_FRACTIONS = (0.0, 0.5, 1.0, 1.5, 2.0)
+VARIANTS = ("plain", "skval", "skval-3", "skval-2x", "skval-wide-cv3", "skval-cut", "skval-auc",
+            "skval-r2", "skval-w", "cleanlab")
 BINARY_TASKS = ("breast_cancer", "make_classification", "cancer_5pct", "digit_zero",
                 "rare_generated")
 # fitted valuers of the current fold, by (task kind, rows); see MemoValuer
@@ -191,7 +193,9 @@ def variant(name, base, task):
         return None
     valuer = (MemoRegressor if task.kind == "noisy-reg" else MemoClassifier)(random_state=0)
     options = {"skval": {}, "skval-cut": {"removal": "cut"}, "skval-r2": {"scoring": "r2"},
-               "skval-wide": {"removal_fractions": WIDE_FRACTIONS},
+               "skval-3": {"removal_fractions": (0.0, 0.5, 1.0)},
+               "skval-2x": {"removal_fractions": (0.0, 1.0, 2.0)},
+               "skval-wide-cv3": {"cv": 3},
                "skval-auc": {"scoring": "roc_auc"},
                "skval-w": {"mode": "weight"}}[name]
     return CleanedEstimator(clone(base), valuer=valuer, random_state=0, **options)

@@ -94,7 +94,7 @@ class CleanedEstimator(MetaEstimatorMixin, BaseEstimator):
         The valuer is fitted once, on all rows. Cost: ``len(candidates) * cv``
         fits of ``estimator`` (``n_inner_fits_``), none when the cut is empty.
         ``"cut"``: remove them all.
-    removal_fractions : sequence of float in [0, 3], default=(0.0, 0.5, 1.0)
+    removal_fractions : sequence of float in [0, 3], default=(0.0, 0.5, 1.0, 1.5, 2.0)
         The shares of the cut's rows that ``removal="cv"`` tries (rounded to
         whole rows; 0 is always tried). A share above 1 reaches past the cut: the
         next lowest-valued rows that the cut's guards allow (the 2-means cut is
@@ -158,7 +158,7 @@ class CleanedEstimator(MetaEstimatorMixin, BaseEstimator):
     ...                          valuer=LossValClassifier(max_epochs=20, random_state=0),
     ...                          random_state=0)  # seeds the inner folds
     >>> model.fit(X, y_noisy).removal_scores_["n_removed"].tolist()  # the candidates scored
-    [0, 6, 11]
+    [0, 6, 11, 16, 22]
     >>> model.n_removed_, model.sample_indices_.shape  # the inner CV chose
     (0, (150,))
     >>> model.predict(X[:3])
@@ -166,7 +166,7 @@ class CleanedEstimator(MetaEstimatorMixin, BaseEstimator):
     """
 
     def __init__(self, estimator, valuer=None, *, cut="kmeans", max_class_share=0.5, mode="drop",
-                 removal="cv", removal_fractions=(0.0, 0.5, 1.0), cv=5, scoring=None,
+                 removal="cv", removal_fractions=(0.0, 0.5, 1.0, 1.5, 2.0), cv=5, scoring=None,
                  random_state=None):
         self.estimator = estimator
         self.valuer = valuer

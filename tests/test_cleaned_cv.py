@@ -42,8 +42,9 @@ def test_removes_nothing_when_the_cut_holds_needed_rows():
                              random_state=0).fit(-X, y)  # value = -x: the largest x lowest
     assert model.n_removed_ == 0 and len(model.sample_indices_) == 200
     scores = model.removal_scores_
-    np.testing.assert_array_equal(scores["n_removed"], [0, 30, 60])
-    assert scores["fold_scores"].shape == (3, 5) and model.n_inner_fits_ == 15
+    # the default shares 0, 0.5, 1, 1.5, 2 of the 60-row cut; past it, the cap (half the rows)
+    np.testing.assert_array_equal(scores["n_removed"], [0, 30, 60, 90, 100])
+    assert scores["fold_scores"].shape == (5, 5) and model.n_inner_fits_ == 25
     assert np.argmax(scores["mean_score"]) == 0
 
 

@@ -42,6 +42,6 @@ def test_run_and_report(tmp_path, capsys):
 def test_report_without_the_skval_variant():
     frame = pd.DataFrame([
         dict(task="wine", seed=0, fold=0, model="hgb", variant=v, score=s, removed=0.0,
-             noisy_kept=0.2) for v, s in (("plain", 0.9), ("skval-wide", 0.95))])
+             noisy_kept=0.2) for v, s in (("plain", 0.9), ("skval-3", 0.95))])
     table = cleaning.markdown(frame, "cmd")
     assert "| wine | accuracy | hgb | 0.900 | **0.950** | - | - |" in table
