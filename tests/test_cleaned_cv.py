@@ -109,6 +109,33 @@ def test_rows_past_the_cut_keep_the_guards():
         cleaner.removal_order(past_cut=3)
 
 
+class MarkedVetoValuer(ClassifierMixin, BaseEstimator):
+    """Values by the first feature; confidently predicts the given label (column 1) where column 2 is 1."""
+
+    def fit(self, X, y):
+        self.classes_ = np.unique(y)
+        self.data_values_ = np.asarray(X, dtype=float)[:, 0].copy()
+        return self
+
+    def predict_proba(self, X):
+        X = np.asarray(X)
+        proba = np.full((len(X), 2), 0.5)
+        sure = X[:, 2] == 1
+        proba[sure] = 0.0
+        proba[sure, X[sure, 1].astype(int)] = 1.0
+        return proba
+
+
+def test_rows_past_the_cut_skip_the_vetoed_ones():
+    y = np.arange(40) % 2
+    X = np.column_stack([np.arange(40.0), y, np.isin(np.arange(40), [6, 7, 8])])
+    cleaner = LossValCleaner(MarkedVetoValuer(), cut=5).fit(X, y)
+    np.testing.assert_array_equal(cleaner.removal_order(), np.arange(5))
+    # 6 more rows: 5, then 9-13; the network vouches for 6-8, and they do not use up the count
+    np.testing.assert_array_equal(cleaner.removal_order(X, y, past_cut=6),
+                                  [0, 1, 2, 3, 4, 5, 9, 10, 11, 12, 13])
+
+
 def test_removal_cut_keeps_the_old_behaviour():
     X, y = blobs(40)
     X[:5, 0] = -10.0
