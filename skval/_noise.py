@@ -54,6 +54,21 @@ def inject_noise(X, y, *, kind="label", rate=0.2, task="classification", random_
     >>> int(noisy.sum()), bool((y_noisy != y)[noisy].all())
     (3, True)
     """
+    X_noisy, y_noisy = _checked_copies(X, y, kind, task, rate)
+    rng = check_random_state(random_state)
+    rows = rng.permutation(len(y_noisy))[:int(round(len(y_noisy) * rate))]
+    if kind == "permute":
+        return _permute_targets(X_noisy, y_noisy, rows, rng)
+    split = {"label": len(rows), "feature": 0}.get(kind, len(rows) // 2)  # mixed: half each
+    if split:
+        _corrupt_labels(y_noisy, rows[:split], task, rng)
+    if split < len(rows):
+        _add_feature_noise(X_noisy, rows[split:], rng)
+    return X_noisy, y_noisy, np.isin(np.arange(len(y_noisy)), rows)
+
+
+def _checked_copies(X, y, kind, task, rate):
+    """Float copies of ``X`` and a copy of ``y``, after checking the arguments."""
     if kind not in _KINDS:
         raise ValueError(f"kind must be one of {_KINDS}, got {kind!r}.")
     if task not in _TASKS:
@@ -66,40 +81,29 @@ def inject_noise(X, y, *, kind="label", rate=0.2, task="classification", random_
         raise ValueError(
             f"X must be 2-D and y 1-D with as many rows, got shapes {X_noisy.shape} and {y_noisy.shape}."
         )
-    rng = check_random_state(random_state)
-    n = len(y_noisy)
-    n_noisy = int(round(n * rate))
-    rows = rng.permutation(n)[:n_noisy]
-    if kind == "permute":
-        return _permute_targets(X_noisy, y_noisy, rows, rng)
-    if kind == "label":
-        label_rows, feature_rows = rows, rows[:0]
-    elif kind == "feature":
-        label_rows, feature_rows = rows[:0], rows
+    return X_noisy, y_noisy
+
+
+def _corrupt_labels(y_noisy, rows, task, rng):
+    """In place: another class for each of ``rows``, or another row's target (regression)."""
+    if task == "classification":
+        classes = np.unique(y_noisy)
+        if len(classes) < 2:
+            raise ValueError("label noise needs at least 2 classes in y.")
+        codes = np.searchsorted(classes, y_noisy[rows])
+        shift = rng.randint(1, len(classes), size=len(rows))  # never 0: a different class
+        y_noisy[rows] = classes[(codes + shift) % len(classes)]
     else:
-        label_rows, feature_rows = rows[: n_noisy // 2], rows[n_noisy // 2 :]
+        # another row's target: a random row other than the row itself (read before any write)
+        others = rng.randint(0, len(y_noisy) - 1, size=len(rows))
+        y_noisy[rows] = y_noisy[others + (others >= rows)]
 
-    if len(label_rows):
-        if task == "classification":
-            classes = np.unique(y_noisy)
-            if len(classes) < 2:
-                raise ValueError("label noise needs at least 2 classes in y.")
-            codes = np.searchsorted(classes, y_noisy[label_rows])
-            shift = rng.randint(1, len(classes), size=len(label_rows))  # never 0: a different class
-            y_noisy[label_rows] = classes[(codes + shift) % len(classes)]
-        else:
-            # another row's target: a random row other than the row itself
-            others = rng.randint(0, n - 1, size=len(label_rows))
-            others = others + (others >= label_rows)
-            y_noisy[label_rows] = np.asarray(y)[others]
-    if len(feature_rows):
-        scale = X_noisy.std(axis=0)
-        scale = np.where(scale > 0, scale, 1.0)
-        X_noisy[feature_rows] += rng.normal(size=(len(feature_rows), X_noisy.shape[1])) * scale
 
-    noisy = np.zeros(n, bool)
-    noisy[rows] = True
-    return X_noisy, y_noisy, noisy
+def _add_feature_noise(X_noisy, rows, rng):
+    """In place: Gaussian noise of each column's own scale on ``rows``."""
+    scale = X_noisy.std(axis=0)
+    scale = np.where(scale > 0, scale, 1.0)
+    X_noisy[rows] += rng.normal(size=(len(rows), X_noisy.shape[1])) * scale
 
 
 def _permute_targets(X_noisy, y_noisy, rows, rng):
