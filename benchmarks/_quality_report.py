@@ -6,6 +6,7 @@ from __future__ import annotations
 import platform
 
 import numpy as np
+from benchmarks._metrics import REFIT_MODELS
 from benchmarks._peers import label
 from benchmarks._report import best_of, format_score, markdown_table, mean_by, present
 from benchmarks._tasks import CLF, CLF_NOISE_KINDS, CONFIRM_TASKS, DEV_TASKS, REG, TASKS
@@ -144,6 +145,49 @@ def gain_table(rows, model, methods):
     lines.append(["oracle (drops the noisy rows)"]
                  + [fmt(oracle.get(c, np.nan), c, None) for c in cells])
     return markdown_table(["method"] + [_cell_name(c) for c in cells], lines)
+
+
+def cut_table(rows, methods):
+    """Per method with a decision of its own and cell: what dropping its cut's rows does.
+
+    Columns: the share of rows the cut removes, the share of them that are noisy, the mean
+    HistGradientBoosting and linear gains, and the worst task's mean gain of each model
+    (the targets: no cell's mean below 0, no task's below -0.005).
+
+    Parameters
+    ----------
+    rows : list of dict
+        Result rows; those with ``n_cut`` (not NaN) count.
+    methods : list of str
+
+    Returns
+    -------
+    str
+        A markdown table, or "" when no row has a cut.
+    """
+    rows = [r for r in rows if not np.isnan(r.get("n_cut", np.nan)) and r["method"] in methods]
+    if not rows:
+        return ""
+    for r in rows:
+        r["cut_share"] = r["n_cut"] / r["n_train"]
+        r["cut_precision"] = r["noisy_cut"] / r["n_cut"] if r["n_cut"] else np.nan
+    cell = ["method", "kind", "noise"]
+    means = {key: mean_by(rows, cell, key) for key in
+             ("cut_share", "cut_precision", "hgb_cut_gain", "linear_cut_gain")}
+    per_task = {m: mean_by(rows, cell + ["task"], f"{m}_cut_gain") for m in REFIT_MODELS}
+    lines = []
+    for method in methods:
+        for c in _cells(rows, [method]):
+            key = (method, *c)
+            worst = {m: min(((v, k[-1]) for k, v in per_task[m].items() if k[:3] == key),
+                            default=(np.nan, "")) for m in REFIT_MODELS}
+            lines.append([label(method), _cell_name(c), f"{means['cut_share'][key]:.1%}",
+                          f"{means['cut_precision'].get(key, np.nan):.0%}",
+                          format_gain(means["hgb_cut_gain"][key]),
+                          format_gain(means["linear_cut_gain"][key]),
+                          *(f"{format_gain(worst[m][0])} {worst[m][1]}" for m in REFIT_MODELS)])
+    return markdown_table(["method", "cell", "removed", "of them noisy", "HGB gain",
+                           "linear gain", "worst task HGB", "worst task linear"], lines)
 
 
 def headline_table(rows, methods):
@@ -377,6 +421,11 @@ def quality_page(rows, methods, *, command, max_epochs, threads, wall, versions,
         gain_table(rows, "hgb", methods),
         "## Clean and refit: linear model (LogisticRegression / Ridge)",
         gain_table(rows, "linear", methods),
+        ("## The default cut: refit without the rows it flags\n\nskval's guarded default "
+         "cut (`get_issues(X, y)[\"flagged\"]`), the rows dropped and both models refitted; "
+         "means over tasks and seeds, and the task with the lowest mean gain.")
+        if cut_table(rows, methods) else "",
+        cut_table(rows, methods),
         ("## Minority harm\n\nImbalanced tasks (smallest class at most 10 %) without "
          "injected noise: the smallest class's share among the 10 % lowest values over its "
          "share of the rows (1 = no different; lower is better; lowest in bold)."),

@@ -152,7 +152,8 @@ IMBALANCED = 0.1  # minority harm: where the smallest class is at most this shar
 IMBALANCE_RATIO = 0.5  # ... and at most this fraction of a balanced class's share (1 / K)
 FIELDS = ["task", "kind", "noise", "rate", "val_noise", "seed", "method", "n_train", "n_noisy",
           "f1", "auroc", "seconds", "score", "hgb_base", "linear_base", "hgb_gain",
-          "linear_gain", "hgb_oracle_gain", "linear_oracle_gain", "minority_harm"]
+          "linear_gain", "hgb_oracle_gain", "linear_oracle_gain", "minority_harm",
+          "n_cut", "noisy_cut", "hgb_cut_gain", "linear_cut_gain"]
 
 
 # ----------------------------------------------------------------------------- skval
@@ -193,8 +194,20 @@ def skval_val_values(p):
     return _lossval(p).fit(p.X, p.y, X_val=p.X_val, y_val=p.y_val).data_values_
 
 
+def _flagged(estimator, p):
+    """The rows the guarded default cut flags (``get_issues(X, y)["flagged"]``)."""
+    return estimator.get_issues(p.X, p.y)["flagged"].to_numpy(dtype=bool)
+
+
+def skval_cut(p):
+    """The rows skval's default cut removes (same fit as ``skval``)."""
+    return _flagged(_skval_fit(p), p)
+
+
 METHODS = {"skval": skval_values, "skval+val": skval_val_values,
            "skval label side": skval_label_side, "skval feature side": skval_feature_side, **PEERS}
+# methods with a decision of their own: the rows it removes, refitted as the k lowest are
+CUTS = {"skval": skval_cut}
 
 
 # ----------------------------------------------------------------------------- running
@@ -245,6 +258,12 @@ def run_method(name, problem, noisy, refits=None):
         out[f"{m}_base"] = base[m]
         out[f"{m}_gain"] = dropped[m] - base[m]
         out[f"{m}_oracle_gain"] = oracle[m] - base[m]
+    if name in CUTS:
+        cut = CUTS[name](problem)
+        after = refits.scores(~cut)
+        out["n_cut"], out["noisy_cut"] = int(cut.sum()), int((cut & noisy).sum())
+        for m in REFIT_MODELS:
+            out[f"{m}_cut_gain"] = after[m] - base[m]
     return out
 
 
