@@ -110,7 +110,8 @@ def test_rows_past_the_cut_keep_the_guards():
 
 
 class MarkedVetoValuer(ClassifierMixin, BaseEstimator):
-    """Values by the first feature; confidently predicts the given label (column 1) where column 2 is 1."""
+    """Values by the first feature; predicts the given label (column 1) with probability 1 where
+    column 2 is 1, else 0.2 (below the label's share of the rows: a doubted label)."""
 
     def fit(self, X, y):
         self.classes_ = np.unique(y)
@@ -119,10 +120,11 @@ class MarkedVetoValuer(ClassifierMixin, BaseEstimator):
 
     def predict_proba(self, X):
         X = np.asarray(X)
-        proba = np.full((len(X), 2), 0.5)
-        sure = X[:, 2] == 1
-        proba[sure] = 0.0
-        proba[sure, X[sure, 1].astype(int)] = 1.0
+        label = X[:, 1].astype(int)
+        given = np.where(X[:, 2] == 1, 1.0, 0.2)
+        proba = np.empty((len(X), 2))
+        proba[np.arange(len(X)), label] = given
+        proba[np.arange(len(X)), 1 - label] = 1 - given
         return proba
 
 
@@ -186,14 +188,42 @@ def test_cleaner_keeps_half_of_every_class():
     assert (kept == 1).sum() == 15 and (kept == 0).sum() == 20  # 30 -> 15: half at most
 
 
-def test_veto_rules():
-    proba = np.array([[0.9, 0.1], [0.6, 0.4], [0.2, 0.8], [0.95, 0.05]])
-    labels = np.array([0, 0, 0, 0])  # class 0's usual confidence: mean 0.6625
-    np.testing.assert_array_equal(agrees_with_label(proba, labels), [True, False, False, True])
-    y = np.array([10.0, 0.0, 5.0, 6.0, 4.0])  # median 5
-    pred = np.array([8.0, 2.0, 5.0, 9.0, 6.0])
-    np.testing.assert_array_equal(agrees_with_target(pred, y),
-                                  [True, True, True, False, False])
+def test_a_label_is_doubted_only_below_its_class_mean_and_its_share():
+    proba = np.array([[0.9, 0.1], [0.6, 0.4], [0.3, 0.7], [0.95, 0.05],
+                      [0.4, 0.6], [0.8, 0.2], [0.3, 0.7], [0.1, 0.9]])
+    labels = np.array([0, 0, 0, 0, 1, 1, 1, 1])
+    # class 0: mean 0.6875, share 0.5 -> doubted below 0.5; class 1: mean 0.6, share 0.5
+    np.testing.assert_array_equal(agrees_with_label(proba, labels),
+                                  [True, True, False, True, True, False, True, True])
+
+
+def test_a_network_that_learned_only_the_class_counts_doubts_no_row():
+    proba = np.tile([0.8055, 0.1945], (50, 1))  # the same output for every row
+    labels = np.array([0] * 39 + [1] * 11)  # class 1's share 0.22 > its probability 0.1945
+    assert agrees_with_label(proba, labels).all()
+
+
+def test_a_target_is_doubted_only_far_from_its_prediction_and_within_the_central_targets():
+    rng = np.random.RandomState(0)
+    y = rng.normal(size=200)
+    pred = y + rng.normal(scale=0.1, size=200)  # residuals of scale 0.1
+    y[[0, 1]] = [0.3, -0.2]
+    pred[[0, 1]] = [1.5, -1.0]  # 12 and 8 robust deviations off, targets central
+    top = np.argmax(y)
+    pred[top] = y[top] - 3.0  # a large residual on the largest target: not central
+    pred[2] = y[2] + 0.25  # 2.5 deviations: the model's own error
+    agree = agrees_with_target(pred, y)
+    assert not agree[0] and not agree[1]
+    assert agree[top] and agree[2] and agree[3:].sum() == 197 - (top < 3)
+
+
+def test_a_target_beyond_its_prediction_away_from_the_median_is_kept():
+    y = np.concatenate([np.linspace(-1, 1, 99), [0.9]])
+    pred = y.copy()
+    pred[-1] = 0.5  # median 0 <= 0.5 <= 0.9: shrinkage toward the mean, not a wrong target
+    pred[50] = y[50] + 1.0  # far and not beyond: doubted
+    agree = agrees_with_target(pred, y)
+    assert agree[-1] and not agree[50]
 
 
 def test_extreme_targets_keep_their_rows_on_a_clean_skewed_table():
