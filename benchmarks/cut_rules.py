@@ -225,11 +225,10 @@ def rule_class_mean(run):
 RULES["class_mean"] = rule_class_mean
 RULES["class_mean_prior"] = lambda run: rule_class_mean(run) & (
     _below_blind_guess(run) if run["kind"] == CLF else True)
-RULES["final"] = lambda run: _flagged(run) & (
+# the guard tried in issue 26 (BENCHMARKS section 2): the network must doubt the label or target
+RULES["doubt"] = lambda run: _flagged(run) & (
     _below_class_mean(run) & _below_blind_guess(run) if run["kind"] == CLF
     else _residual_outlier(run, 3.0) & _central_target(run))
-RULES["r3_label"] = lambda run: (_flagged(run) & _residual_outlier(run, 3.0) & _central_target(run)
-                                 & (_issues(run)["source"] == "label").to_numpy())
 RULES["r3_label"] = lambda run: (_flagged(run) & _residual_outlier(run, 3.0) & _central_target(run)
                                  & (_issues(run)["source"] == "label").to_numpy())
 RULES["r3_only"] = lambda run: _flagged(run) & _residual_outlier(run, 3.0)

@@ -191,13 +191,13 @@ class LossValCleaner(BaseEstimator):
     {cut}
     {share}
     veto : bool, default=True
-        Remove only rows whose label or target the valuer's network doubts,
-        whatever their values (``skval._guard``): for classification, a row
-        whose given label gets less probability than its class's mean and than
-        its share of the rows; for regression, a row whose target lies beyond
-        its prediction on the prediction's side of the median target is kept
-        (the shrinkage of a squared loss, not a wrong target). Whatever
-        ``veto``, every class keeps at least half of its rows.
+        Keep the rows the valuer's network agrees with, whatever their values
+        (``skval._guard``): for classification, a row whose given label the
+        network predicts above its class's usual confidence and whose evidence
+        is not on its label side; for regression, a row whose target lies beyond
+        its prediction on the prediction's side of the median target (the
+        shrinkage of a squared loss, not a wrong target). Whatever ``veto``, every
+        class keeps at least half of its rows.
     random_state : int, RandomState instance or None, default=None
         Seeds the default valuer (a given ``estimator`` keeps its own).
 
