@@ -165,12 +165,11 @@ def cut_table(rows, methods):
     str
         A markdown table, or "" when no row has a cut.
     """
-    rows = [r for r in rows if not np.isnan(r.get("n_cut", np.nan)) and r["method"] in methods]
+    rows = [{**r, "cut_share": r["n_cut"] / r["n_train"],
+             "cut_precision": r["noisy_cut"] / r["n_cut"] if r["n_cut"] else np.nan}
+            for r in rows if not np.isnan(r.get("n_cut", np.nan)) and r["method"] in methods]
     if not rows:
         return ""
-    for r in rows:
-        r["cut_share"] = r["n_cut"] / r["n_train"]
-        r["cut_precision"] = r["noisy_cut"] / r["n_cut"] if r["n_cut"] else np.nan
     cell = ["method", "kind", "noise"]
     means = {key: mean_by(rows, cell, key) for key in
              ("cut_share", "cut_precision", "hgb_cut_gain", "linear_cut_gain")}
@@ -390,6 +389,7 @@ def quality_page(rows, methods, *, command, max_epochs, threads, wall, versions,
     str
         Markdown, ending in a newline.
     """
+    cuts = cut_table(rows, methods)
     rates = sorted({row["rate"] for row in rows if row["noise"] in NOISE_KINDS})
     seeds = sorted({row["seed"] for row in rows})
     val_noise = sorted({row["val_noise"] for row in rows if row["noise"] in NOISE_KINDS})
@@ -424,8 +424,8 @@ def quality_page(rows, methods, *, command, max_epochs, threads, wall, versions,
         ("## The default cut: refit without the rows it flags\n\nskval's guarded default "
          "cut (`get_issues(X, y)[\"flagged\"]`), the rows dropped and both models refitted; "
          "means over tasks and seeds, and the task with the lowest mean gain.")
-        if cut_table(rows, methods) else "",
-        cut_table(rows, methods),
+        if cuts else "",
+        cuts,
         ("## Minority harm\n\nImbalanced tasks (smallest class at most 10 %) without "
          "injected noise: the smallest class's share among the 10 % lowest values over its "
          "share of the rows (1 = no different; lower is better; lowest in bold)."),

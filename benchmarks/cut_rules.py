@@ -29,6 +29,7 @@ from benchmarks._metrics import REFIT_MODELS, refit_score
 from benchmarks._tasks import CLF, SETS, TASKS, split_task
 from benchmarks.quality import RATES
 from skval import LossValClassifier, LossValRegressor
+from skval._selection import robust_z
 from skval.evaluation import inject_noise
 
 CACHE = Path("/tmp/skval_cut_rules")
@@ -71,168 +72,99 @@ def load(names, seeds, cache):
 
 
 # ----------------------------------------------------------------------------- rules
+# Each rule: the rows it removes, as a boolean mask. All start from the landed guarded cut
+# (``flagged``) and take rows back out of it; the figures of each are in BENCHMARKS section 2.
 
-def rule_current(run):
-    """The guarded default cut as it stands (``get_issues()["flagged"]``)."""
-    est = run["estimator"]
-    return est.get_issues(run["X"], run["y"])["flagged"].to_numpy(dtype=bool)
-
-
-RULES = {"current": rule_current}
-
-
-def rule(fn):
-    """Register ``fn`` as a rule under its name less ``rule_``."""
-    RULES[fn.__name__.removeprefix("rule_")] = fn
-    return fn
+_TIE = 1 - 1e-6  # a probability counts as below a bar only below this share of it
 
 
 def _issues(run):
+    """``get_issues(X, y)`` of the cached fit, computed once per run."""
     if "issues" not in run:
         run["issues"] = run["estimator"].get_issues(run["X"], run["y"])
     return run["issues"]
 
 
-def _disagrees(run, z=2.0):
-    """Classification: the network's class is not the given label; regression: the
-    absolute residual lies more than ``z`` robust standard deviations above its median."""
-    issues = _issues(run)
+def _column(run, name):
+    return _issues(run)[name].to_numpy()
+
+
+def _flagged(run):
+    return _column(run, "flagged").astype(bool)
+
+
+def _residual(run):
+    return _column(run, "target") - _column(run, "prediction")
+
+
+def _disagrees(run):
+    """Classification: the network's class is not the given label; regression: the absolute
+    residual lies more than 2 robust standard deviations above its median."""
     if run["kind"] == CLF:
-        return (issues["suggested_label"] != issues["given_label"]).to_numpy()
-    residual = np.abs(issues["target"].to_numpy() - issues["prediction"].to_numpy())
-    med = np.median(residual)
-    mad = 1.4826 * np.median(np.abs(residual - med)) or 1.0
-    return (residual - med) / mad > z
+        return _column(run, "suggested_label") != _column(run, "given_label")
+    return robust_z(np.abs(_residual(run))) > 2.0
 
 
-@rule
-def rule_feature_needs_disagreement(run):
-    """Rows flagged for their features only where the network disagrees with the label."""
-    issues = _issues(run)
-    flagged = issues["flagged"].to_numpy(dtype=bool)
-    feature = (issues["source"] == "feature").to_numpy()
-    return flagged & ~(feature & ~_disagrees(run))
-
-
-@rule
-def rule_all_need_disagreement(run):
-    """Only flagged rows the network disagrees with (any source)."""
-    return _issues(run)["flagged"].to_numpy(dtype=bool) & _disagrees(run)
-
-
-@rule
-def rule_no_feature_source(run):
-    """Rows flagged for their features are never removed."""
-    issues = _issues(run)
-    return issues["flagged"].to_numpy(dtype=bool) & (issues["source"] != "feature").to_numpy()
-
-
-def _below_blind_guess(run):
-    """Classification: the network gives the given label less probability than the label's
-    share of the rows; regression: the prediction is further from the target than the
-    median target is."""
-    issues = _issues(run)
-    if run["kind"] == CLF:
-        given = issues["given_label"].to_numpy()
-        labels, counts = np.unique(given, return_counts=True)
-        prior = (counts / counts.sum())[np.searchsorted(labels, given)]
-        return issues["given_proba"].to_numpy() < prior * (1 - 1e-6)
-    y = issues["target"].to_numpy()
-    pred = issues["prediction"].to_numpy()
-    return np.abs(y - pred) > np.abs(y - np.median(y))
-
-
-@rule
-def rule_prior_all(run):
-    """Only flagged rows whose label the network finds less likely than a blind guess."""
-    return _issues(run)["flagged"].to_numpy(dtype=bool) & _below_blind_guess(run)
-
-
-@rule
-def rule_prior_feature(run):
-    """Feature-source rows only where the network finds the label less likely than a
-    blind guess; label-source rows as today."""
-    issues = _issues(run)
-    feature = (issues["source"] == "feature").to_numpy()
-    return issues["flagged"].to_numpy(dtype=bool) & ~(feature & ~_below_blind_guess(run))
+def _residual_outlier(run, z):
+    """Regression: the residual lies more than ``z`` robust standard deviations from the
+    median residual."""
+    return np.abs(robust_z(_residual(run))) > z
 
 
 def _central_target(run, share=0.9):
-    """Regression rows whose target lies in the central ``share`` of the targets."""
-    y = _issues(run)["target"].to_numpy()
+    """Regression: the target lies in the central ``share`` of the targets."""
+    y = _column(run, "target")
     low, high = np.quantile(y, [(1 - share) / 2, (1 + share) / 2])
     return (y >= low) & (y <= high)
 
 
-@rule
-def rule_strict(run):
-    """prior_all; regression also keeps the tails of the target and feature-source rows."""
-    removed = rule_prior_all(run)
+def _below_blind_guess(run):
+    """Classification: the given label gets less probability than its share of the rows;
+    regression: the prediction is further from the target than the median target is."""
     if run["kind"] == CLF:
-        return removed
-    return removed & _central_target(run) & (_issues(run)["source"] != "feature").to_numpy()
-
-
-@rule
-def rule_strict_tails(run):
-    """prior_all; regression also keeps the tails of the target."""
-    removed = rule_prior_all(run)
-    return removed if run["kind"] == CLF else removed & _central_target(run)
-
-
-def _residual_outlier(run, z):
-    """Regression rows whose residual lies more than ``z`` robust standard deviations from
-    the median residual."""
-    issues = _issues(run)
-    r = issues["target"].to_numpy() - issues["prediction"].to_numpy()
-    med = np.median(r)
-    mad = 1.4826 * np.median(np.abs(r - med)) or 1.0
-    return np.abs(r - med) / mad > z
-
-
-def _strict_residual(z):
-    def fn(run):
-        removed = rule_strict_tails(run)
-        return removed if run["kind"] == CLF else removed & _residual_outlier(run, z)
-    return fn
-
-
-RULES["resid2"] = _strict_residual(2.0)
-RULES["resid3"] = _strict_residual(3.0)
-
-
-def _flagged(run):
-    return _issues(run)["flagged"].to_numpy(dtype=bool)
+        given = _column(run, "given_label")
+        labels, inverse, counts = np.unique(given, return_inverse=True, return_counts=True)
+        return _column(run, "given_proba") < (counts / len(given))[inverse] * _TIE
+    y = _column(run, "target")
+    return np.abs(_residual(run)) > np.abs(y - np.median(y))
 
 
 def _below_class_mean(run):
-    issues = _issues(run)
-    given = issues["given_label"].to_numpy()
-    proba = issues["given_proba"].to_numpy()
-    labels, inverse = np.unique(given, return_inverse=True)
+    """Classification: the given label gets less probability than its class's mean."""
+    proba = _column(run, "given_proba")
+    _, inverse = np.unique(_column(run, "given_label"), return_inverse=True)
     mean = np.bincount(inverse, weights=proba) / np.bincount(inverse)
-    return proba < mean[inverse] * (1 - 1e-6)
+    return proba < mean[inverse] * _TIE
 
 
-def rule_class_mean(run):
-    """Classification: flagged rows whose given-label probability is below its class's mean;
-    regression: r3_tails."""
-    if run["kind"] == CLF:
-        return _flagged(run) & _below_class_mean(run)
-    return _flagged(run) & _residual_outlier(run, 3.0) & _central_target(run)
+def _doubted_target(run, z=3.0):
+    """Regression: a residual outlier with a target in the central 90 %."""
+    return _residual_outlier(run, z) & _central_target(run)
 
 
-RULES["class_mean"] = rule_class_mean
-RULES["class_mean_prior"] = lambda run: rule_class_mean(run) & (
-    _below_blind_guess(run) if run["kind"] == CLF else True)
-# the guard tried in issue 26 (BENCHMARKS section 2): the network must doubt the label or target
-RULES["doubt"] = lambda run: _flagged(run) & (
-    _below_class_mean(run) & _below_blind_guess(run) if run["kind"] == CLF
-    else _residual_outlier(run, 3.0) & _central_target(run))
-RULES["r3_label"] = lambda run: (_flagged(run) & _residual_outlier(run, 3.0) & _central_target(run)
-                                 & (_issues(run)["source"] == "label").to_numpy())
-RULES["r3_only"] = lambda run: _flagged(run) & _residual_outlier(run, 3.0)
-RULES["r3_tails"] = lambda run: _flagged(run) & _residual_outlier(run, 3.0) & _central_target(run)
+RULES = {
+    # the guarded default cut as it stands
+    "current": _flagged,
+    # only rows the network disagrees with (cleanlab's rule), whatever the evidence's side
+    "all_need_disagreement": lambda run: _flagged(run) & _disagrees(run),
+    # rows flagged for their features are never removed
+    "no_feature_source": lambda run: _flagged(run) & (_column(run, "source") != "feature"),
+    # only rows whose label (target) the network finds less likely than a blind guess
+    "prior_all": lambda run: _flagged(run) & _below_blind_guess(run),
+    # classification: below the class mean; regression: a doubted target
+    "class_mean": lambda run: _flagged(run) & (
+        _below_class_mean(run) if run["kind"] == CLF else _doubted_target(run)),
+    # prior_all; regression also needs a central target and a residual beyond 2 robust SD
+    "resid2": lambda run: _flagged(run) & _below_blind_guess(run) & (
+        True if run["kind"] == CLF else _doubted_target(run, z=2.0)),
+    # regression: a residual beyond 3 robust SD, whatever the target
+    "r3_only": lambda run: _flagged(run) & (
+        True if run["kind"] == CLF else _residual_outlier(run, 3.0)),
+    # the guard tried in issue 26: the network must doubt the label or the target
+    "doubt": lambda run: _flagged(run) & (
+        _below_class_mean(run) & _below_blind_guess(run) if run["kind"] == CLF
+        else _doubted_target(run)),
+}
 
 
 # ----------------------------------------------------------------------------- scoring

@@ -194,14 +194,9 @@ def skval_val_values(p):
     return _lossval(p).fit(p.X, p.y, X_val=p.X_val, y_val=p.y_val).data_values_
 
 
-def _flagged(estimator, p):
-    """The rows the guarded default cut flags (``get_issues(X, y)["flagged"]``)."""
-    return estimator.get_issues(p.X, p.y)["flagged"].to_numpy(dtype=bool)
-
-
 def skval_cut(p):
-    """The rows skval's default cut removes (same fit as ``skval``)."""
-    return _flagged(_skval_fit(p), p)
+    """The rows skval's default cut removes, ``get_issues(X, y)["flagged"]`` (same fit as ``skval``)."""
+    return _skval_fit(p).get_issues(p.X, p.y)["flagged"].to_numpy(dtype=bool)
 
 
 METHODS = {"skval": skval_values, "skval+val": skval_val_values,

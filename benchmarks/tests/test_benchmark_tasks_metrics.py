@@ -268,3 +268,47 @@ def test_quality_runs_count_preserving_label_noise_on_classification_only():
     assert reg == ["label", "feature", "mixed"]
     rare = SimpleNamespace(y=np.array([0] * 95 + [1] * 5))
     assert [n for n, _ in instances(TASKS["breast_cancer"], config, rare)][-1] == "none"
+
+
+def test_run_method_refits_without_a_methods_cut(monkeypatch):
+    from types import SimpleNamespace
+
+    from benchmarks import quality
+
+    noisy = np.array([True, True, False, False, False])
+    cut = np.array([True, False, True, False, False])  # one noisy row, one clean
+
+    class Refits:
+        n_classes = 2
+
+        def scores(self, keep):  # the score counts the rows kept, per model
+            return {"hgb": float(keep.sum()), "linear": 10.0 * keep.sum()}
+
+    monkeypatch.setitem(quality.METHODS, "fake", lambda p: np.arange(5.0))
+    monkeypatch.setitem(quality.CUTS, "fake", lambda p: cut)
+    problem = SimpleNamespace(cache={}, kind=CLF)
+    out = quality.run_method("fake", problem, noisy, Refits())
+    assert out["n_cut"] == 2 and out["noisy_cut"] == 1
+    assert out["hgb_cut_gain"] == -2.0 and out["linear_cut_gain"] == -20.0
+    assert out["hgb_gain"] == -2.0  # the k = 2 lowest values
+    plain = quality.run_method("random", SimpleNamespace(cache={}, kind=CLF, seed=0, y=np.zeros(5)),
+                               noisy, Refits())
+    assert np.isnan(plain["n_cut"]) and np.isnan(plain["hgb_cut_gain"])
+
+
+def test_cut_table_gives_the_removed_share_precision_gains_and_the_worst_task():
+    from benchmarks._quality_report import cut_table
+
+    def row(task, n_cut, noisy_cut, hgb, linear):
+        return {**result("skval", task, CLF, "label", 0.9, 0.5, 0.0), "n_train": 100,
+                "n_cut": n_cut, "noisy_cut": noisy_cut, "hgb_cut_gain": hgb,
+                "linear_cut_gain": linear}
+
+    rows = [row("wine", 10, 8, 0.02, -0.01), row("default", 30, 15, -0.004, 0.03),
+            {**result("aum", "wine", CLF, "label", 0.8, 0.5, 0.0), "n_cut": np.nan}]
+    lines = cut_table(rows, ["skval", "aum"]).splitlines()
+    assert len(lines) == 3  # aum has no cut
+    assert lines[2] == ("| skval | clf label | 20.0% | 65% | +0.0080 | +0.0100 "
+                        "| -0.0040 default | -0.0100 wine |")
+    assert "cut_share" not in rows[0]  # the caller's rows are left as they were
+    assert cut_table(rows[2:], ["aum"]) == ""
