@@ -29,7 +29,8 @@ from benchmarks._metrics import REFIT_MODELS, refit_score
 from benchmarks._tasks import CLF, SETS, TASKS, split_task
 from benchmarks.quality import RATES
 from skval import LossValClassifier, LossValRegressor
-from skval._selection import robust_z
+from skval._guard import guarded_cut
+from skval._selection import class_groups, robust_z
 from skval.evaluation import inject_noise
 
 CACHE = Path("/tmp/skval_cut_rules")
@@ -72,8 +73,10 @@ def load(names, seeds, cache):
 
 
 # ----------------------------------------------------------------------------- rules
-# Each rule: the rows it removes, as a boolean mask. All start from the landed guarded cut
-# (``flagged``) and take rows back out of it; the figures of each are in BENCHMARKS section 2.
+# Each rule: the rows it removes, as a boolean mask. "current" is the default cut
+# (``get_issues``' ``flagged``: the strict veto, "doubt"); the others start from the wide
+# cut (``veto="agree"``, the default until issue 26 and still CleanedEstimator's
+# candidates) and take rows back out of it; the figures of each are in BENCHMARKS section 2.
 
 _TIE = 1 - 1e-6  # a probability counts as below a bar only below this share of it
 
@@ -91,6 +94,15 @@ def _column(run, name):
 
 def _flagged(run):
     return _column(run, "flagged").astype(bool)
+
+
+def _wide(run):
+    """The cut under the wide veto (``"agree"``)."""
+    if "wide" not in run:
+        est, y = run["estimator"], np.asarray(run["y"])
+        run["wide"] = guarded_cut(est, run["X"], y, est.data_values_,
+                                  class_groups(y, run["kind"] == CLF), veto="agree")
+    return run["wide"]
 
 
 def _residual(run):
@@ -137,33 +149,48 @@ def _below_class_mean(run):
     return proba < mean[inverse] * _TIE
 
 
+def _other_class_confident(run):
+    """Classification: some other class gets at least its own mean probability over the rows
+    labelled with it (confident learning's off-diagonal condition)."""
+    est = run["estimator"]
+    proba = est.predict_proba(run["X"])
+    labels = np.searchsorted(est.classes_, np.asarray(run["y"]))
+    counts = np.bincount(labels, minlength=proba.shape[1])
+    own = proba[np.arange(len(labels)), labels]
+    mean = np.bincount(labels, weights=own, minlength=proba.shape[1]) / np.maximum(counts, 1)
+    confident = proba >= mean
+    confident[np.arange(len(labels)), labels] = False
+    return confident.any(axis=1)
+
+
 def _doubted_target(run, z=3.0):
     """Regression: a residual outlier with a target in the central 90 %."""
     return _residual_outlier(run, z) & _central_target(run)
 
 
 RULES = {
-    # the guarded default cut as it stands
+    # the default cut as it stands (the strict veto)
     "current": _flagged,
+    # the wide veto alone (the default cut before issue 26)
+    "agree": _wide,
     # only rows the network disagrees with (cleanlab's rule), whatever the evidence's side
-    "all_need_disagreement": lambda run: _flagged(run) & _disagrees(run),
+    "all_need_disagreement": lambda run: _wide(run) & _disagrees(run),
     # rows flagged for their features are never removed
-    "no_feature_source": lambda run: _flagged(run) & (_column(run, "source") != "feature"),
+    "no_feature_source": lambda run: _wide(run) & (_column(run, "source") != "feature"),
     # only rows whose label (target) the network finds less likely than a blind guess
-    "prior_all": lambda run: _flagged(run) & _below_blind_guess(run),
+    "prior_all": lambda run: _wide(run) & _below_blind_guess(run),
     # classification: below the class mean; regression: a doubted target
-    "class_mean": lambda run: _flagged(run) & (
+    "class_mean": lambda run: _wide(run) & (
         _below_class_mean(run) if run["kind"] == CLF else _doubted_target(run)),
     # prior_all; regression also needs a central target and a residual beyond 2 robust SD
-    "resid2": lambda run: _flagged(run) & _below_blind_guess(run) & (
+    "resid2": lambda run: _wide(run) & _below_blind_guess(run) & (
         True if run["kind"] == CLF else _doubted_target(run, z=2.0)),
+    # the default cut, and some other class as likely as usual for its own rows
+    "other_class": lambda run: _flagged(run) & (
+        _other_class_confident(run) if run["kind"] == CLF else True),
     # regression: a residual beyond 3 robust SD, whatever the target
-    "r3_only": lambda run: _flagged(run) & (
+    "r3_only": lambda run: _wide(run) & (
         True if run["kind"] == CLF else _residual_outlier(run, 3.0)),
-    # the guard tried in issue 26: the network must doubt the label or the target
-    "doubt": lambda run: _flagged(run) & (
-        _below_class_mean(run) & _below_blind_guess(run) if run["kind"] == CLF
-        else _doubted_target(run)),
 }
 
 

@@ -88,12 +88,14 @@ class CleanedEstimator(MetaEstimatorMixin, BaseEstimator):
         How many of the cut's rows ``mode="drop"`` removes. ``"cv"``: an inner
         cross-validation of ``estimator`` alone chooses among
         ``removal_fractions`` of them (the lowest-valued first), removing nothing
-        among the candidates; each candidate is fitted on the inner training
-        folds less its rows and scored on all the rows of the held-out fold
-        (never cleaned). The best mean score wins, the smaller amount on a tie.
+        among the candidates. The cut is ``LossValCleaner(veto="agree")``'s,
+        the wider one, since every candidate is checked. Each candidate is
+        fitted on the inner training folds less its rows and scored on all the
+        rows of the held-out fold (never cleaned). The best mean score wins, the smaller amount on a tie.
         The valuer is fitted once, on all rows. Cost: ``len(candidates) * cv``
         fits of ``estimator`` (``n_inner_fits_``), none when the cut is empty.
-        ``"cut"``: remove them all.
+        ``"cut"``: remove them all, from the strict cut nothing checks
+        (``LossValCleaner(veto="doubt")``, the default cleaner's).
     removal_fractions : sequence of float in [0, 3], default=(0.0, 0.5, 1.0, 1.5, 2.0)
         The shares of the cut's rows that ``removal="cv"`` tries (rounded to
         whole rows; 0 is always tried). A share above 1 reaches past the cut: the
@@ -200,8 +202,10 @@ class CleanedEstimator(MetaEstimatorMixin, BaseEstimator):
         """
         self._check_mode()
         check_removal(self.removal, self.removal_fractions, self.cv)
+        # the inner CV checks its candidates, so it may start from the wider cut
+        veto = "agree" if self.removal == "cv" else "doubt"
         cleaner = LossValCleaner(self._valuer(), cut=self.cut, max_class_share=self.max_class_share,
-                                 random_state=self.random_state)
+                                 veto=veto, random_state=self.random_state)
         cleaner.fit(X, y, X_val=X_val, y_val=y_val)
         self.valuer_, self.data_values_ = cleaner.estimator_, cleaner.data_values_
         self.n_removed_, self.removal_scores_, self.n_inner_fits_ = 0, None, 0

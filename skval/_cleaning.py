@@ -27,7 +27,7 @@ from sklearn.utils.validation import (
 )
 
 from ._classifier import LossValClassifier
-from ._guard import guarded_cut, rows_past_cut
+from ._guard import check_veto, guarded_cut, rows_past_cut
 from ._regressor import LossValRegressor
 from ._selection import check_cut, check_share, class_groups, size_factors, targets_are_classes
 
@@ -190,14 +190,21 @@ class LossValCleaner(BaseEstimator):
         ``LossValRegressor``, seeded with ``random_state``.
     {cut}
     {share}
-    veto : bool, default=True
-        Keep the rows the valuer's network agrees with, whatever their values
-        (``skval._guard``): for classification, a row whose given label the
-        network predicts above its class's usual confidence and whose evidence
-        is not on its label side; for regression, a row whose target lies beyond
-        its prediction on the prediction's side of the median target (the
-        shrinkage of a squared loss, not a wrong target). Whatever ``veto``, every
-        class keeps at least half of its rows.
+    veto : {{"doubt", "agree"}} or None, default="doubt"
+        Which of the cut's rows the valuer's own network keeps (``skval._guard``).
+        ``"doubt"``: a row is removed only where the network doubts it: for
+        classification, its given label gets less probability than that label's
+        mean over its rows and than its share of the rows; for regression, its
+        residual lies beyond 3 robust standard deviations while its target lies
+        in the central 90 % (and not beyond its prediction on the prediction's
+        side of the median: a squared loss shrinks genuine extremes). Use it when
+        nothing checks the cut. ``"agree"``: only the rows the network
+        confidently agrees with are kept (classification: it predicts the given
+        label above that label's mean probability and the evidence is not on the
+        label side; regression: the target lies beyond its prediction on the
+        prediction's side of the median), a wider cut for a caller that checks
+        it (``CleanedEstimator``'s inner cross-validation). ``None``: no veto.
+        Whatever ``veto``, every class keeps at least half of its rows.
     random_state : int, RandomState instance or None, default=None
         Seeds the default valuer (a given ``estimator`` keeps its own).
 
@@ -228,14 +235,14 @@ class LossValCleaner(BaseEstimator):
     >>> cleaner = LossValCleaner(LossValClassifier(max_epochs=20, random_state=0))
     >>> X_kept, y_kept = cleaner.fit_resample(X, y_noisy)
     >>> X_kept.shape, cleaner.data_values_.shape
-    ((139, 4), (150,))
-    >>> int(noisy.sum() - cleaner.kept(noisy).sum())  # of the 11 rows removed, 9 were flipped
+    ((141, 4), (150,))
+    >>> int(noisy.sum() - cleaner.kept(noisy).sum())  # all 9 rows removed were flipped
     9
     """
 
     _estimator_type = "sampler"
 
-    def __init__(self, estimator=None, *, cut="kmeans", max_class_share=0.5, veto=True,
+    def __init__(self, estimator=None, *, cut="kmeans", max_class_share=0.5, veto="doubt",
                  random_state=None):
         self.estimator = estimator
         self.cut = cut
@@ -263,6 +270,7 @@ class LossValCleaner(BaseEstimator):
             The fitted cleaner.
         """
         check_share(self.max_class_share)
+        check_veto(self.veto)
         if y is not None:
             check_cut(self.cut, n_rows(y))
         y = one_of_k_labels(y)
@@ -272,7 +280,7 @@ class LossValCleaner(BaseEstimator):
         _check_feature_names(self, X, reset=True)
         groups = groups_for_cap(self.estimator_, y)
         removed = guarded_cut(self.estimator_, X, np.asarray(y), self.data_values_, groups,
-                              self.cut, self.max_class_share, bool(self.veto))
+                              self.cut, self.max_class_share, self.veto)
         self.sample_indices_ = np.flatnonzero(~removed)
         return self
 
@@ -308,7 +316,7 @@ class LossValCleaner(BaseEstimator):
         y = one_of_k_labels(y)
         more = rows_past_cut(self.estimator_, X, np.asarray(y), self.data_values_,
                              groups_for_cap(self.estimator_, y), removed, past_cut,
-                             self.max_class_share, bool(self.veto))
+                             self.max_class_share, self.veto)
         return np.concatenate([order, more])
 
     def _by_value(self, rows):

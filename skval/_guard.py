@@ -1,32 +1,35 @@
 """The guards of the cut: rows it never removes, whatever their values.
 
 A low value says that a row's loss (or its features' OT cost) stayed high in the
-training run. Three kinds of rows have that without being wrong, and the cut
-leaves them alone:
+training run. Rare rows, genuine extremes and unusual but correct rows have that
+without being wrong. The guards take them back out of the cut, never add any:
 
-- **the rows of a class the cut would more than halve** (the class floor): a class
-  keeps at least half of its rows (``size // 2`` removed at most), whatever
-  ``max_class_share``. Rare rows get low values for being rare; a cut that takes
-  most of a class removes what the model knows of it. (The default cap, a share
-  of 0.5 scaled down for classes below average size, stays within the floor.)
-- **rows the network confidently agrees with, flagged for their features**
-  (classification): the network's most probable class is the given label, with
-  at least the probability that rows of that class usually get (the mean over
-  the class: confident learning's per-class threshold), and the evidence against
-  the row is not on its label side (``evidence_``; see ``skval._issues``). Such
-  a row is unusual in its features but labelled as the network reads it: rare
-  and informative, not wrong. Where the label side is the source the veto does
-  not apply: the network's predictions on its own training rows can reproduce a
-  wrong label it has memorised (on 142-row folds of wine with 20 % flips, more
-  than half of the flipped rows were predicted confidently), while the label
-  side summed the disagreement over the whole run.
-- **rows the network sends the right way** (regression): the prediction lies on
-  the same side of the median target as the row's target, and the target lies
-  further out than the prediction. A model trained with a squared loss shrinks
-  its predictions toward the mean, so the largest (and smallest) targets keep a
-  large residual even when they are right: that residual is the shrinkage, not
-  a wrong target. A swapped target (another row's) has no reason to sit beyond
-  its row's prediction on the prediction's side.
+- **the class floor**: a class keeps at least half of its rows (``size // 2``
+  removed at most), whatever ``max_class_share``. Rare rows get low values for
+  being rare; a cut that takes most of a class removes what the model knows of it.
+- **the veto**, from the valuer's own network, in one of two widths (``veto``):
+
+  ``"doubt"`` (strict, for a cut nothing checks): a row is removed only where
+  the network doubts its label or its target. Classification: the given label
+  gets less probability than the mean over the rows of that label (confident
+  learning's per-class threshold) and less than the label's share of the rows
+  (a blind guess). Regression: the residual lies beyond 3 robust standard
+  deviations of the residuals and the target within the central 90 % of the
+  targets, and the row is not one the ``"agree"`` veto keeps. A low value the
+  network does not share (an unusual row it predicts right) is not removed:
+  dropping such rows lowered the refitted model where their values alone
+  decided (BENCHMARKS section 2).
+
+  ``"agree"`` (wide, for candidates a cross-validation checks): only rows the
+  network confidently agrees with are kept. Classification: the network's most
+  probable class is the given label with at least the class's mean probability,
+  and the evidence against the row is not on its label side (``evidence_``: the
+  network can reproduce a wrong label it has memorised on small folds, while
+  the label side summed the disagreement over the whole run). Regression: the
+  prediction lies on the same side of the median target as the target, and the
+  target lies further out: a squared loss shrinks predictions toward the mean,
+  so a genuine extreme keeps a large residual that is shrinkage, not a wrong
+  target.
 
 Each rule only ever removes rows from the cut, so the guarded cut removes fewer
 rows than the plain one, never others.
@@ -37,7 +40,9 @@ from __future__ import annotations
 import numpy as np
 from sklearn.base import is_classifier
 
-from ._selection import evidence_source, rows_to_remove
+from ._selection import evidence_source, robust_z, rows_to_remove
+
+VETOES = ("doubt", "agree")
 
 
 def class_floor(values, removed, groups):
@@ -108,52 +113,125 @@ def agrees_with_target(prediction, y):
         ``median <= prediction <= y`` or ``y <= prediction <= median``, for every
         target of the row.
     """
-    y = np.asarray(y, dtype=np.float64).reshape(len(y), -1)
-    prediction = np.asarray(prediction, dtype=np.float64).reshape(y.shape)
+    y, prediction = _as_columns(y, prediction)
     median = np.median(y, axis=0)
     above = (median <= prediction) & (prediction <= y)
     below = (y <= prediction) & (prediction <= median)
     return (above | below).all(axis=1)
 
 
-def network_agreement(valuer, X, y, prediction=None):
-    """The rows the valuer's own network agrees with (see the module), or None.
+def doubts_label(proba, labels):
+    """Rows whose given label the network finds less likely than usual and than a blind guess.
+
+    Parameters
+    ----------
+    proba : ndarray of shape (n_samples, n_classes)
+        The network's class probabilities for the training rows.
+    labels : ndarray of int, shape (n_samples,)
+        Each row's given label, as a column of ``proba``.
+
+    Returns
+    -------
+    doubted : ndarray of bool, shape (n_samples,)
+        ``proba[label]`` below both the mean of ``proba[label]`` over the rows of
+        that label and the label's share of the rows. "Below" means by more than
+        a millionth of the bar: a network that gives every row the same output
+        (it learned only the class counts) doubts no row, rather than letting
+        float rounding decide.
+    """
+    given = proba[np.arange(len(labels)), labels]
+    counts = np.bincount(labels, minlength=proba.shape[1])
+    mean = np.bincount(labels, weights=given, minlength=proba.shape[1]) / np.maximum(counts, 1)
+    bar = np.minimum(mean, counts / len(labels))
+    return given < bar[labels] * (1 - 1e-6)
+
+
+def doubts_target(prediction, y, z=3.0, central=0.9):
+    """Rows whose residual is an outlier while their target is not.
+
+    Parameters
+    ----------
+    prediction : ndarray of shape (n_samples,) or (n_samples, n_targets)
+        The network's predictions for the training rows.
+    y : ndarray of shape (n_samples,) or (n_samples, n_targets)
+        The given targets.
+    z : float, default=3.0
+        How many robust standard deviations (1.4826 MAD) from the median residual
+        make an outlier.
+    central : float, default=0.9
+        The share of the targets, around the median, that counts as not extreme.
+
+    Returns
+    -------
+    doubted : ndarray of bool, shape (n_samples,)
+        For some target of the row: the residual ``y - prediction`` lies more than
+        ``z`` robust standard deviations from the median residual and ``y`` within
+        the central ``central`` share of that target's values.
+    """
+    y, prediction = _as_columns(y, prediction)
+    residual = y - prediction
+    outlier = np.column_stack([np.abs(robust_z(column)) > z for column in residual.T])
+    low, high = np.quantile(y, [(1 - central) / 2, (1 + central) / 2], axis=0)
+    return (outlier & (y >= low) & (y <= high)).any(axis=1)
+
+
+def _as_columns(y, prediction):
+    y = np.asarray(y, dtype=np.float64).reshape(len(y), -1)
+    return y, np.asarray(prediction, dtype=np.float64).reshape(y.shape)
+
+
+def spared_rows(valuer, X, y, veto, prediction=None):
+    """The rows the veto keeps whatever their values (see the module), or None.
 
     Parameters
     ----------
     valuer : fitted estimator
-        A classifier with ``predict_proba`` and ``classes_`` (and ``evidence_``:
-        without it every confident row is vetoed), or a regressor with
-        ``predict``; any other valuer gets no veto.
+        A classifier with ``predict_proba`` and ``classes_`` (``"agree"`` also
+        reads its ``evidence_``: without it every confident row is kept), or a
+        regressor with ``predict``; any other valuer gets no veto.
     X : array-like of shape (n_samples, n_features)
         The training rows the valuer was fitted on.
     y : array-like of shape (n_samples,) or (n_samples, n_targets)
         Their given targets.
+    veto : {"doubt", "agree"} or None
+        The veto's width; ``None``: none.
     prediction : ndarray or None, default=None
         The valuer's ``predict_proba(X)`` (classifier) or ``predict(X)``
         (regressor) when the caller already has it; ``None``: computed here.
 
     Returns
     -------
-    agree : ndarray of bool, shape (n_samples,) or None
-        ``None`` when the valuer cannot predict.
+    spared : ndarray of bool, shape (n_samples,) or None
+        ``None`` without a veto or when the valuer cannot predict.
     """
+    if veto is None:
+        return None
     if is_classifier(valuer):
         if not (hasattr(valuer, "predict_proba") and hasattr(valuer, "classes_")):
             return None
         y = np.asarray(y)
         labels = np.searchsorted(valuer.classes_, y.reshape(len(y), -1)[:, 0])  # a column y too
-        proba = valuer.predict_proba(X) if prediction is None else prediction
-        agree = agrees_with_label(np.asarray(proba), labels)
+        proba = np.asarray(valuer.predict_proba(X) if prediction is None else prediction)
+        if veto == "doubt":
+            return ~doubts_label(proba, labels)
+        agree = agrees_with_label(proba, labels)
         evidence = getattr(valuer, "evidence_", None)
         return agree if evidence is None else agree & (evidence_source(evidence) != 0)
     if not hasattr(valuer, "predict"):
         return None
-    return agrees_with_target(valuer.predict(X) if prediction is None else prediction, y)
+    prediction = valuer.predict(X) if prediction is None else prediction
+    agree = agrees_with_target(prediction, y)
+    return agree | ~doubts_target(prediction, y) if veto == "doubt" else agree
 
 
-def guard(values, removed, groups, agreement):
-    """The cut's rows less the vetoed ones, then trimmed to the class floor.
+def check_veto(veto):
+    """Raise a ValueError unless ``veto`` is one of ``VETOES`` or None."""
+    if veto is not None and not (isinstance(veto, str) and veto in VETOES):
+        raise ValueError(f"veto must be one of {VETOES} or None, got {veto!r}.")
+
+
+def guard(values, removed, groups, spared):
+    """The cut's rows less the spared ones, then trimmed to the class floor.
 
     Parameters
     ----------
@@ -163,20 +241,20 @@ def guard(values, removed, groups, agreement):
         Rows the cut (with its cap per class) would remove.
     groups : ndarray of shape (n_samples,)
         The class of each row (one group for regression).
-    agreement : ndarray of bool, shape (n_samples,) or None
-        Rows the network agrees with (never removed); ``None``: no veto.
+    spared : ndarray of bool, shape (n_samples,) or None
+        Rows the veto keeps (never removed); ``None``: no veto.
 
     Returns
     -------
     removed : ndarray of bool, shape (n_samples,)
         The guarded removal.
     """
-    if agreement is not None:
-        removed = removed & ~agreement
+    if spared is not None:
+        removed = removed & ~spared
     return class_floor(values, removed, groups)
 
 
-def guarded_cut(valuer, X, y, values, groups, cut="kmeans", max_class_share=0.5, veto=True,
+def guarded_cut(valuer, X, y, values, groups, cut="kmeans", max_class_share=0.5, veto="doubt",
                 prediction=None):
     """The rows the guarded cut removes: the cut, its cap per class, the veto, the floor.
 
@@ -197,11 +275,10 @@ def guarded_cut(valuer, X, y, values, groups, cut="kmeans", max_class_share=0.5,
         The removal candidates (see ``LossValCleaner``).
     max_class_share : float, default=0.5
         The cap per class (see ``LossValCleaner``).
-    veto : bool, default=True
-        Whether rows the network agrees with are kept.
+    veto : {"doubt", "agree"} or None, default="doubt"
+        The veto's width (see the module); ``None``: the class floor alone.
     prediction : ndarray or None, default=None
-        The valuer's predictions on ``X``, if already made (see
-        ``network_agreement``).
+        The valuer's predictions on ``X``, if already made (see ``spared_rows``).
 
     Returns
     -------
@@ -209,15 +286,15 @@ def guarded_cut(valuer, X, y, values, groups, cut="kmeans", max_class_share=0.5,
         The rows to remove.
     """
     removed = rows_to_remove(values, groups, cut, max_class_share)
-    agreement = network_agreement(valuer, X, y, prediction) if veto else None
-    return guard(values, removed, groups, agreement)
+    return guard(values, removed, groups, spared_rows(valuer, X, y, veto, prediction))
 
 
-def rows_past_cut(valuer, X, y, values, groups, removed, n_more, max_class_share=0.5, veto=True):
+def rows_past_cut(valuer, X, y, values, groups, removed, n_more, max_class_share=0.5,
+                  veto="doubt"):
     """Up to ``n_more`` rows past a guarded cut, lowest value first, under the same guards.
 
     The rows a guarded cut of ``removed.sum() + n_more`` rows would add to
-    ``removed``, counting only rows the veto allows (a vetoed row is never a
+    ``removed``, counting only rows the veto allows (a spared row is never a
     candidate, so it does not use up the count).
 
     Parameters
@@ -235,11 +312,11 @@ def rows_past_cut(valuer, X, y, values, groups, removed, n_more, max_class_share
         The added rows, lowest value first (fewer than ``n_more`` where the
         guards keep them).
     """
-    agreement = network_agreement(valuer, X, y) if veto else None
-    allowed = np.ones(len(values), bool) if agreement is None else ~agreement
-    candidates = np.where(allowed, values, np.inf)  # vetoed rows sort last and are cut off below
+    spared = spared_rows(valuer, X, y, veto)
+    allowed = np.ones(len(values), bool) if spared is None else ~spared
+    candidates = np.where(allowed, values, np.inf)  # spared rows sort last and are cut off below
     count = min(len(values), int(removed.sum()) + int(n_more))
     wider = rows_to_remove(candidates, groups, count, max_class_share)
-    wider = guard(values, (wider & allowed) | removed, groups, agreement)
+    wider = guard(values, (wider & allowed) | removed, groups, spared)
     added = np.flatnonzero(wider & ~removed)
     return added[np.argsort(values[added], kind="stable")]

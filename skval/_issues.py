@@ -8,7 +8,7 @@ One line per training row, indexed like ``values_series``:
   ``"feature"``, the side on which the row lies further above that side's
   median, in robust standard deviations (median absolute deviation x 1.4826);
   ``"none"`` when the row is at or below the median on both sides;
-- ``flagged``: whether the guarded default cut (``LossValCleaner``'s) removes it;
+- ``flagged``: whether the default cut (``LossValCleaner``'s, with its strict veto) removes it;
 - classification: ``given_label`` and ``given_proba`` (with ``y``),
   ``suggested_label`` (``predict``) and ``suggested_proba`` (its probability);
   regression: ``target`` (with ``y``) and ``prediction`` (``predict``), one

@@ -9,7 +9,8 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from skval import CleanedEstimator, LossValClassifier, LossValCleaner, LossValRegressor
-from skval._guard import agrees_with_label, agrees_with_target, class_floor
+from skval._guard import (agrees_with_label, agrees_with_target, class_floor, doubts_label,
+                          doubts_target)
 from skval._removal import candidate_counts, choose_count
 
 
@@ -129,7 +130,7 @@ class MarkedVetoValuer(ClassifierMixin, BaseEstimator):
 def test_rows_past_the_cut_skip_the_vetoed_ones():
     y = np.arange(40) % 2
     X = np.column_stack([np.arange(40.0), y, np.isin(np.arange(40), [6, 7, 8])])
-    cleaner = LossValCleaner(MarkedVetoValuer(), cut=5).fit(X, y)
+    cleaner = LossValCleaner(MarkedVetoValuer(), cut=5, veto="agree").fit(X, y)
     np.testing.assert_array_equal(cleaner.removal_order(), np.arange(5))
     # 6 more rows: 5, then 9-13; the network vouches for 6-8, and they do not use up the count
     np.testing.assert_array_equal(cleaner.removal_order(X, y, past_cut=6),
@@ -196,6 +197,35 @@ def test_veto_rules():
                                   [True, True, True, False, False])
 
 
+def test_doubt_rules():
+    proba = np.array([[0.9, 0.1], [0.6, 0.4], [0.2, 0.8], [0.95, 0.05], [0.3, 0.7]])
+    labels = np.array([0, 0, 0, 0, 1])
+    # class 0: mean 0.6625, share 0.8 -> bar 0.6625; class 1: mean 0.7, share 0.2 -> bar 0.2
+    np.testing.assert_array_equal(doubts_label(proba, labels), [False, True, True, False, False])
+    # a network that learned only the class counts doubts nobody, whatever the rounding
+    flat = np.tile([0.8, 0.2], (10, 1)) + np.r_[0, 1e-12, -1e-12, 0, 0, 0, 0, 0, 0, 0][:, None]
+    assert not doubts_label(flat, np.array([0] * 8 + [1] * 2)).any()
+    y = np.r_[np.arange(20.0), 100.0]
+    pred = y + np.tile([0.5, -0.5], 11)[:21]  # the usual residual: +-0.5
+    pred[[3, 10]] += [9.0, -1.0]  # row 3: a residual outlier; row 10: within 3 SD
+    pred[20] = 50.0  # an extreme target, beyond the central 90 %: never doubted
+    np.testing.assert_array_equal(np.flatnonzero(doubts_target(pred, y)), [3])
+    two = doubts_target(np.column_stack([pred, y]), np.column_stack([y, y]))  # any target
+    np.testing.assert_array_equal(np.flatnonzero(two), [3])
+
+
+def test_the_strict_veto_removes_only_doubted_rows():
+    y = np.arange(40) % 2
+    X = np.column_stack([np.arange(40.0), y, np.isin(np.arange(40), [2, 3])])
+    # every row gets 0.5 on its label (no doubt) but rows 2-3, sure of their label: none doubted
+    assert len(LossValCleaner(MarkedVetoValuer(), cut=5).fit(X, y).sample_indices_) == 40
+    flipped = np.column_stack([X[:, 0], 1 - y, X[:, 2]])  # rows 2-3 sure of the other label
+    kept = LossValCleaner(MarkedVetoValuer(), cut=5).fit(flipped, y).sample_indices_
+    np.testing.assert_array_equal(np.setdiff1d(np.arange(40), kept), [2, 3])
+    with pytest.raises(ValueError, match="veto must be one of"):
+        LossValCleaner(MarkedVetoValuer(), veto=True).fit(X, y)
+
+
 def test_extreme_targets_keep_their_rows_on_a_clean_skewed_table():
     rng = np.random.RandomState(0)
     X = rng.normal(size=(600, 6))
@@ -203,7 +233,7 @@ def test_extreme_targets_keep_their_rows_on_a_clean_skewed_table():
     top = y >= np.quantile(y, 0.95)
     valuer = LossValRegressor(max_epochs=15, random_state=0)
     guarded = LossValCleaner(valuer).fit(X, y)
-    plain = LossValCleaner(valuer, veto=False).fit(X, y)
+    plain = LossValCleaner(valuer, veto=None).fit(X, y)
     kept_top = np.isin(np.flatnonzero(top), guarded.sample_indices_).mean()
     assert kept_top >= 0.95
     assert np.isin(np.flatnonzero(top), plain.sample_indices_).mean() < kept_top

@@ -59,8 +59,8 @@ def test_removes_mostly_flipped_labels_on_real_data(flipped_cancer):
 def test_default_valuer_follows_the_target():
     X, y = load_diabetes(return_X_y=True)
     X, y = X[:120], y[:120]   # integral float targets: regression, not 100 classes
-    # veto=False: the plain cut's count (the veto would keep some of the 12 rows)
-    cleaner = LossValCleaner(cut=0.1, veto=False, random_state=0).fit(X, y)
+    # veto=None: the plain cut's count (the veto would keep some of the 12 rows)
+    cleaner = LossValCleaner(cut=0.1, veto=None, random_state=0).fit(X, y)
     assert isinstance(cleaner.estimator_, LossValRegressor)
     assert len(cleaner.sample_indices_) == 108
     cleaner = LossValCleaner(cut=0.1, random_state=0).fit(X, (y > 140).astype(int))

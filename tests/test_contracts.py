@@ -261,8 +261,8 @@ def test_weight_mode_weights_are_values_over_their_class_mean():
 def test_the_default_valuer_of_integer_classes_is_a_classifier():
     X, _ = blobs(60)
     y = np.arange(60) % 3  # three integer classes: valued as classes, capped per class
-    # veto=False: the cap alone decides how many of each class go (the veto would spare some)
-    cleaner = LossValCleaner(cut=0.5, max_class_share=0.2, veto=False, random_state=0)
+    # veto=None: the cap alone decides how many of each class go (the veto would spare some)
+    cleaner = LossValCleaner(cut=0.5, max_class_share=0.2, veto=None, random_state=0)
     cleaner.fit_resample(X, y)
     assert isinstance(cleaner.estimator_, LossValClassifier)
     assert np.bincount(y[np.setdiff1d(np.arange(60), cleaner.sample_indices_)]).tolist() == [4] * 3
