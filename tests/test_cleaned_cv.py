@@ -226,6 +226,19 @@ def test_the_strict_veto_removes_only_doubted_rows():
         LossValCleaner(MarkedVetoValuer(), veto=True).fit(X, y)
 
 
+def test_the_inner_cv_draws_from_the_wide_cut_and_a_blind_cut_is_strict():
+    y = np.arange(40) % 2
+    X = np.column_stack([np.arange(40.0), y, np.zeros(40)])  # the network doubts no row
+    blind = CleanedEstimator(LogisticRegression(), valuer=MarkedVetoValuer(), cut=5,
+                             removal="cut").fit(X, y)
+    assert blind.n_removed_ == 0
+    checked = CleanedEstimator(LogisticRegression(), valuer=MarkedVetoValuer(), cut=5,
+                               removal_fractions=(0.0, 1.0), random_state=0).fit(X, y)
+    # the wide cut: rows 0-4 less the class-0 ones (a 0.5 / 0.5 tie is predicted as class 0,
+    # at the class's mean probability: confidently agreed with)
+    assert checked.removal_scores_["n_removed"].tolist() == [0, 2]
+
+
 def test_extreme_targets_keep_their_rows_on_a_clean_skewed_table():
     rng = np.random.RandomState(0)
     X = rng.normal(size=(600, 6))
