@@ -91,7 +91,9 @@ class CleanedEstimator(MetaEstimatorMixin, BaseEstimator):
         among the candidates. The cut is ``LossValCleaner(veto="agree")``'s,
         the wider one, since every candidate is checked. Each candidate is
         fitted on the inner training folds less its rows and scored on all the
-        rows of the held-out fold (never cleaned). The best mean score wins, the smaller amount on a tie.
+        rows of the held-out fold (never cleaned). A candidate must score above
+        removing nothing in more than half of the inner folds; among those (and
+        removing nothing) the best mean score wins, the smaller amount on a tie.
         The valuer is fitted once, on all rows. Cost: ``len(candidates) * cv``
         fits of ``estimator`` (``n_inner_fits_``), none when the cut is empty.
         ``"cut"``: remove them all, from the strict cut nothing checks

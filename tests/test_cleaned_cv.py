@@ -167,6 +167,11 @@ def test_candidates_and_choice():
     np.testing.assert_array_equal(candidate_counts(10, (1.0, 2.0), n_available=16), [0, 10, 16])
     assert choose_count(np.array([[0.8, 0.9], [0.85, 0.85], [0.7, 0.7]])) == 0  # tie: less
     assert choose_count(np.array([[0.8, 0.8], [0.9, 0.9], [0.7, 0.7]])) == 1
+    # a better mean carried by one fold (ties elsewhere) does not remove: most folds must gain
+    assert choose_count(np.array([[0.8] * 5, [0.9, 0.8, 0.8, 0.8, 0.8]])) == 0
+    assert choose_count(np.array([[0.8] * 5, [0.81, 0.81, 0.81, 0.7, 0.8]])) == 0  # mean lower
+    consistent = np.array([[0.8] * 5, [0.81, 0.81, 0.81, 0.8, 0.8], [0.9, 0.9, 0.79, 0.79, 0.79]])
+    assert choose_count(consistent) == 1  # the best mean (row 2) wins only 2 of 5 folds
 
 
 # ----------------------------------------------------------------------------- the guards

@@ -45,3 +45,33 @@ def test_report_without_the_skval_variant():
              noisy_kept=0.2) for v, s in (("plain", 0.9), ("skval-3", 0.95))])
     table = cleaning.markdown(frame, "cmd")
     assert "| wine | accuracy | hgb | 0.900 | **0.950** | - | - |" in table
+
+
+def test_removal_rules_rebuild_the_library_choice_and_score_rules_offline(tmp_path, capsys):
+    from benchmarks import removal_rules
+    from skval import CleanedEstimator
+
+    task = cleaning.TASKS["wine"]
+    X, y_train, y_true, _ = cleaning.task_data(task, seed=0)
+    train, test = cleaning.folds(task, y_train, 2, 0)[0]
+    base = cleaning.base_models(task)["linear"]
+    run = removal_rules.candidates(task, base, X[train], y_train[train], X[test], y_true[test])
+    model = CleanedEstimator(base, valuer=cleaning.MemoClassifier(random_state=0),
+                             random_state=0).fit(X[train], y_train[train])
+    # the offline candidates are the library's: same counts, and the chosen one scores the same
+    np.testing.assert_array_equal(run["counts"], model.removal_scores_["n_removed"])
+    chosen = list(run["counts"]).index(model.n_removed_)
+    assert run["outer"][chosen] == cleaning.score(task, model, X[test], y_true[test])
+    assert run["outer"][0] == cleaning.score(task, base.fit(X[train], y_train[train]), X[test],
+                                             y_true[test])
+    # a cache of two made-up folds: each rule's pick, plain and the oracle, averaged
+    # (one fold carries candidate 1's mean; candidate 2 wins 2 folds of 5)
+    inner = np.array([[0.8] * 5, [1.0, 0.8, 0.8, 0.8, 0.8], [0.81, 0.81, 0.79, 0.79, 0.8]])
+    runs = [{"model": "linear", "inner": inner, "outer": np.array([0.5, 0.9, 0.7])},
+            {"model": "linear", "inner": np.full((1, 0), np.nan), "outer": np.array([0.6])}]
+    (tmp_path / "wine__0.pkl").write_bytes(removal_rules.pickle.dumps(runs))
+    table = removal_rules.report(["wine"], [0], tmp_path, ["mean", "majority"])
+    row = table.loc[("wine", "linear")]
+    assert row["plain"] == pytest.approx(0.55) and row["oracle"] == pytest.approx(0.75)
+    assert row["mean"] == pytest.approx(0.75) and row["majority"] == pytest.approx(0.55)
+    assert "oracle" in capsys.readouterr().out

@@ -1,0 +1,155 @@
+"""How ``CleanedEstimator`` chooses its amount, compared offline by the outer test score.
+
+For every task, seed, outer fold and base model of ``benchmarks/cleaning.py``, fits the default
+``CleanedEstimator`` once (its inner-CV scores per candidate amount), then fits the base model
+on the outer training fold less each candidate's rows and scores it on the outer test fold
+(clean labels). Every rule of ``RULES`` (which candidate to take from the inner scores) is then
+scored without refitting: its mean outer score per task and model, beside removing nothing
+(plain) and the best candidate in hindsight (``oracle``). The fits are cached in ``--cache``
+(``/tmp/skval_removal_rules``; never tracked).
+
+    OMP_NUM_THREADS=1 python benchmarks/removal_rules.py [--tasks a,b] [--seeds N] [--rules a,b]
+"""
+
+from __future__ import annotations
+
+import argparse
+import pickle
+import sys
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+if not __package__:
+    sys.path[0] = str(Path(__file__).resolve().parents[1])
+
+from sklearn.base import clone
+
+from benchmarks.cleaning import (TASKS, MemoClassifier, MemoRegressor, base_models, folds,
+                                 score, task_data)
+from skval import CleanedEstimator, LossValCleaner
+from skval._removal import choose_count
+
+CACHE = Path("/tmp/skval_removal_rules")
+
+
+def candidates(task, base, X, y, X_test, y_test):
+    """The default CleanedEstimator's candidates: counts, inner scores and outer scores."""
+    valuer = (MemoRegressor if task.kind == "noisy-reg" else MemoClassifier)(random_state=0)
+    model = CleanedEstimator(clone(base), valuer=valuer, random_state=0).fit(X, y)
+    found = model.removal_scores_
+    counts = np.asarray(found["n_removed"])
+    cleaner = LossValCleaner(valuer, veto="agree").fit(X, y)  # the same (memoised) fit and cut
+    n_cut = len(cleaner.removal_order())
+    order = cleaner.removal_order(X, y, past_cut=int(np.ceil((max(model.removal_fractions) - 1) * n_cut)))
+    outer = []
+    for count in counts:
+        keep = np.ones(len(y), bool)
+        keep[order[:count]] = False
+        outer.append(score(task, clone(base).fit(X[keep], y[keep]), X_test, y_test))
+    return {"counts": counts, "inner": np.asarray(found["fold_scores"]), "outer": np.array(outer),
+            "chosen": model.n_removed_}
+
+
+def fit_all(names, seeds, cache, n_folds=5):
+    """Cache one file per (task, seed) with every fold and model."""
+    cache.mkdir(parents=True, exist_ok=True)
+    for name in names:
+        task = TASKS[name]
+        for seed in seeds:
+            path = cache / f"{name}__{seed}.pkl"
+            if path.exists():
+                continue
+            X, y_train, y_true, _ = task_data(task, seed)
+            runs = []
+            for fold, (train, test) in enumerate(folds(task, y_train, n_folds, seed)):
+                for model_name, base in base_models(task).items():
+                    run = candidates(task, base, X[train], y_train[train], X[test], y_true[test])
+                    runs.append({"task": name, "seed": seed, "fold": fold, "model": model_name,
+                                 **run})
+            path.write_bytes(pickle.dumps(runs))
+            print(f"  fitted {path.name}", file=sys.stderr, flush=True)
+
+
+# ----------------------------------------------------------------------------- rules
+# Each rule: the index of the chosen candidate from the inner scores (candidates x folds,
+# the smallest count first; a single column-less row when the cut was empty). "majority" is
+# the library's (``skval._removal.choose_count``); the cache's candidates were fitted with the
+# rule of the code that built it, which does not change them (only which one is taken).
+
+def _best_mean(inner):
+    """The best mean, the smallest count on a tie (the library's rule until the majority)."""
+    means = inner.mean(axis=1)
+    return int(np.flatnonzero(means >= means.max())[0])
+
+
+def _sign(inner):
+    """Best mean among the candidates that beat removing nothing in more inner folds than they
+    lose (ties aside)."""
+    wins = (inner > inner[0]).sum(axis=1) > (inner < inner[0]).sum(axis=1)
+    wins[0] = True
+    means = np.where(wins, inner.mean(axis=1), -np.inf)
+    return int(np.flatnonzero(means >= means.max())[0])
+
+
+def _median(inner):
+    medians = np.median(inner, axis=1)
+    return int(np.flatnonzero(medians >= medians.max())[0])
+
+
+def _smooth(inner):
+    """Best mean after averaging each candidate's mean with its neighbours' (1/4, 1/2, 1/4)."""
+    means = inner.mean(axis=1)
+    padded = np.r_[means[0], means, means[-1]]
+    smooth = 0.25 * padded[:-2] + 0.5 * padded[1:-1] + 0.25 * padded[2:]
+    return int(np.flatnonzero(smooth >= smooth.max())[0])
+
+
+def _rank(inner):
+    """Best mean rank across the inner folds (each fold ranks the candidates)."""
+    ranks = np.argsort(np.argsort(inner, axis=0, kind="stable"), axis=0).mean(axis=1)
+    return int(np.flatnonzero(ranks >= ranks.max())[0])
+
+
+RULES = {"mean": _best_mean, "majority": choose_count, "sign": _sign, "median": _median,
+         "smooth": _smooth, "rank": _rank}
+
+
+def report(names, seeds, cache, rules):
+    import pandas as pd
+
+    rows = []
+    for name in names:
+        for seed in seeds:
+            for run in pickle.loads((cache / f"{name}__{seed}.pkl").read_bytes()):
+                if run["inner"].size == 0:
+                    picks = {r: 0 for r in rules}
+                else:
+                    picks = {r: RULES[r](run["inner"]) for r in rules}
+                row = {"task": name, "model": run["model"], "plain": run["outer"][0],
+                       "oracle": run["outer"].max()}
+                row.update({r: run["outer"][i] for r, i in picks.items()})
+                rows.append(row)
+    table = pd.DataFrame(rows).groupby(["task", "model"], sort=False).mean().round(4)
+    print(table.to_string())
+    return table
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tasks", default=",".join(TASKS))
+    parser.add_argument("--seeds", type=int, default=2)
+    parser.add_argument("--rules", default=",".join(RULES))
+    parser.add_argument("--cache", type=Path, default=CACHE)
+    args = parser.parse_args(argv)
+    names, seeds = args.tasks.split(","), range(args.seeds)
+    warnings.filterwarnings("ignore")
+    import torch
+    torch.set_num_threads(1)
+    fit_all(names, seeds, args.cache)
+    return report(names, seeds, args.cache, args.rules.split(","))
+
+
+if __name__ == "__main__":
+    main()
