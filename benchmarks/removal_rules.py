@@ -29,7 +29,7 @@ from sklearn.base import clone
 from benchmarks.cleaning import (TASKS, MemoClassifier, MemoRegressor, base_models, folds,
                                  score, task_data)
 from skval import CleanedEstimator, LossValCleaner
-from skval._removal import choose_count
+from skval._removal import choose_count, inner_splits, score_counts
 
 CACHE = Path("/tmp/skval_removal_rules")
 
@@ -38,18 +38,21 @@ def candidates(task, base, X, y, X_test, y_test):
     """The default CleanedEstimator's candidates: counts, inner scores and outer scores."""
     valuer = (MemoRegressor if task.kind == "noisy-reg" else MemoClassifier)(random_state=0)
     model = CleanedEstimator(clone(base), valuer=valuer, random_state=0).fit(X, y)
-    found = model.removal_scores_
-    counts = np.asarray(found["n_removed"])
+    counts = np.asarray(model.removal_scores_["n_removed"])
     cleaner = LossValCleaner(valuer, veto="agree").fit(X, y)  # the same (memoised) fit and cut
     n_cut = len(cleaner.removal_order())
-    order = cleaner.removal_order(X, y, past_cut=int(np.ceil((max(model.removal_fractions) - 1) * n_cut)))
+    past_cut = int(np.ceil((max(model.removal_fractions) - 1) * n_cut))
+    order = cleaner.removal_order(X, y, past_cut=past_cut)
+    # every fold of every candidate (the library stops a candidate that cannot win most folds)
+    splits = inner_splits(base, X, y, model.cv, model.random_state)
+    inner = score_counts(base, X, y, order, counts, splits, None, stop_early=False)
     outer = []
     for count in counts:
         keep = np.ones(len(y), bool)
         keep[order[:count]] = False
         outer.append(score(task, clone(base).fit(X[keep], y[keep]), X_test, y_test))
-    return {"counts": counts, "inner": np.asarray(found["fold_scores"]), "outer": np.array(outer),
-            "chosen": model.n_removed_}
+    return {"counts": counts, "inner": inner if len(counts) > 1 else np.full((1, 0), np.nan),
+            "outer": np.array(outer), "chosen": model.n_removed_}
 
 
 def fit_all(names, seeds, cache, n_folds=5):

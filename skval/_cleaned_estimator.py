@@ -94,8 +94,10 @@ class CleanedEstimator(MetaEstimatorMixin, BaseEstimator):
         rows of the held-out fold (never cleaned). A candidate must score above
         removing nothing in more than half of the inner folds; among those (and
         removing nothing) the best mean score wins, the smaller amount on a tie.
-        The valuer is fitted once, on all rows. Cost: ``len(candidates) * cv``
-        fits of ``estimator`` (``n_inner_fits_``), none when the cut is empty.
+        The valuer is fitted once, on all rows. Cost: at most
+        ``len(candidates) * cv`` fits of ``estimator`` (``n_inner_fits_``), none
+        when the cut is empty; a candidate stops once it can no longer win most
+        folds.
         ``"cut"``: remove them all, from the strict cut nothing checks
         (``LossValCleaner(veto="doubt")``, the default cleaner's).
     removal_fractions : sequence of float in [0, 3], default=(0.0, 0.5, 1.0, 1.5, 2.0)
@@ -138,7 +140,9 @@ class CleanedEstimator(MetaEstimatorMixin, BaseEstimator):
         With ``removal="cv"``, per candidate: ``"n_removed"``, ``"fraction"`` (of
         the cut), ``"mean_score"``, ``"std_score"`` and ``"fold_scores"`` (one
         row per candidate, one column per inner fold; no column when the cut was
-        empty). ``None`` otherwise.
+        empty; NaN for the folds of a candidate not scored once it could no
+        longer win most of them, the mean and standard deviation then over its
+        scored folds). ``None`` otherwise.
     n_inner_fits_ : int
         Fits of ``estimator`` spent choosing the amount (the final fit aside).
     classes_ : ndarray of shape (n_classes,)

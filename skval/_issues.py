@@ -21,7 +21,7 @@ import numbers
 
 import numpy as np
 
-from ._guard import guarded_cut
+from ._guard import check_veto, guarded_cut
 from ._io import import_pandas
 from ._results import value_ranks
 from ._selection import SOURCES, check_cut, check_share, class_groups, evidence_source
@@ -69,7 +69,7 @@ class IssuesMixin:
         columns.update(_columns("prediction", prediction))
         return columns
 
-    def get_issues(self, X, y=None, *, cut="kmeans", max_class_share=0.5):
+    def get_issues(self, X, y=None, *, cut="kmeans", max_class_share=0.5, veto="doubt"):
         """One line per training row: its value, evidence, flag and the network's suggestion.
 
         Parameters
@@ -83,6 +83,10 @@ class IssuesMixin:
             The cut behind ``flagged`` (see ``LossValCleaner``).
         max_class_share : float, default=0.5
             Its cap per class (see ``LossValCleaner``).
+        veto : {"doubt", "agree"} or None, default="doubt"
+            Its veto (see ``LossValCleaner``): ``"doubt"`` flags only rows the
+            network doubts, ``"agree"`` spares only rows it confidently agrees
+            with, ``None`` none.
 
         Returns
         -------
@@ -96,6 +100,7 @@ class IssuesMixin:
         values = self._check_rows(X, y)
         check_share(max_class_share)
         check_cut(cut, len(values))
+        check_veto(veto)
         report = pd.DataFrame({"value": values.to_numpy(), "rank": value_ranks(values),
                                "label_evidence": self.evidence_[:, 0],
                                "feature_evidence": self.evidence_[:, 1]}, index=values.index)
@@ -108,7 +113,7 @@ class IssuesMixin:
             y = np.asarray(y)
             groups = class_groups(y, hasattr(self, "classes_"))
             report["flagged"] = guarded_cut(self, X, y, self.data_values_, groups, cut,
-                                            max_class_share, prediction=prediction)
+                                            max_class_share, veto, prediction=prediction)
         for name, column in self._prediction_columns(prediction, y).items():
             report[name] = column
         return report

@@ -28,9 +28,10 @@ it in most inner folds (more than half), the best mean score, the smaller amount
 on a tie. A removal must help consistently, not on average alone: one fold's
 gain can carry the mean while the others tie or lose (on a clean table with 3 %
 positives, removing 1-17 rows won on average and lost ROC AUC on the outer
-folds; BENCHMARKS section 2). Cost: ``len(candidates) * n_splits`` fits of the
-wrapped model (none when the cut is empty), then the final fit; the valuer is
-fitted once.
+folds; BENCHMARKS section 2). Cost: at most ``len(candidates) * n_splits`` fits
+of the wrapped model (none when the cut is empty; a candidate stops once it can
+no longer win most folds, which leaves the choice unchanged), then the final
+fit; the valuer is fitted once.
 """
 
 from __future__ import annotations
@@ -147,15 +148,19 @@ def inner_scorer(estimator, scoring):
     return check_scoring(estimator, scoring=scoring)
 
 
-def score_counts(estimator, X, y, order, counts, splits, scoring):
-    """Inner-CV scores: one row per count, one column per fold.
+def score_counts(estimator, X, y, order, counts, splits, scoring, stop_early=True):
+    """Inner-CV scores: one row per count, one column per fold (NaN: not scored).
 
     For count ``c`` the model is fitted on each fold's training rows less
     ``order[:c]`` (the ``c`` lowest-valued rows of the cut) and scored on all the
-    fold's held-out rows.
+    fold's held-out rows. The first count (0, removing nothing) is scored on every
+    fold; with ``stop_early``, another stops once it has failed to beat it in so
+    many folds that it can no longer win most of them, since ``choose_count``
+    would never take it: its remaining folds stay NaN and cost no fit.
     """
     scorer = inner_scorer(estimator, scoring)
-    scores = np.empty((len(counts), len(splits)))
+    scores = np.full((len(counts), len(splits)), np.nan)
+    most = len(splits) // 2 + 1  # the folds a count must win
     for i, count in enumerate(counts):
         dropped = np.zeros(len(np.asarray(y)), bool)
         dropped[order[:count]] = True
@@ -163,6 +168,9 @@ def score_counts(estimator, X, y, order, counts, splits, scoring):
             train = train[~dropped[train]]
             model = clone(estimator).fit(_safe_indexing(X, train), _safe_indexing(y, train))
             scores[i, j] = scorer(model, _safe_indexing(X, test), _safe_indexing(y, test))
+            lost = (scores[i, :j + 1] <= scores[0, :j + 1]).sum()
+            if stop_early and i > 0 and lost > len(splits) - most:
+                break
     return scores
 
 
@@ -182,11 +190,18 @@ def choose_count(scores):
         strictly above it in more than half of the folds, the best mean score; the
         smallest count on a tie.
     """
-    means = scores.mean(axis=1)
-    consistent = (scores > scores[0]).sum(axis=1) > scores.shape[1] / 2
+    consistent = (scores > scores[0]).sum(axis=1) > scores.shape[1] / 2  # NaN never wins
     consistent[0] = True
-    means = np.where(consistent, means, -np.inf)
+    means = np.where(consistent, scores.mean(axis=1), -np.inf)
     return int(np.flatnonzero(means >= means.max())[0])
+
+
+def _over_scored_folds(statistic, scores):
+    """``statistic`` of each candidate's scored folds (NaN where none was scored)."""
+    if scores.size == 0:
+        return np.full(len(scores), np.nan)
+    with np.errstate(invalid="ignore"):
+        return statistic(scores, axis=1)
 
 
 def _indexable(data):
@@ -241,9 +256,9 @@ def choose_removal(estimator, X, y, order, fractions, cv, scoring, random_state,
     results = {
         "n_removed": counts,
         "fraction": counts / max(n_cut, 1),
-        "mean_score": scores.mean(axis=1) if scores.size else np.full(1, np.nan),
-        "std_score": scores.std(axis=1) if scores.size else np.full(1, np.nan),
+        "mean_score": _over_scored_folds(np.nanmean, scores),
+        "std_score": _over_scored_folds(np.nanstd, scores),
         "fold_scores": scores,
-        "n_fits": int(scores.size),
+        "n_fits": int(np.isfinite(scores).sum()),
     }
     return int(counts[chosen]), results

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.linear_model import LinearRegression, LogisticRegression
+from sklearn.model_selection import KFold
 from sklearn.neighbors import KNeighborsRegressor
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
@@ -11,7 +12,7 @@ from sklearn.preprocessing import StandardScaler
 from skval import CleanedEstimator, LossValClassifier, LossValCleaner, LossValRegressor
 from skval._guard import (agrees_with_label, agrees_with_target, class_floor, doubts_label,
                           doubts_target)
-from skval._removal import candidate_counts, choose_count
+from skval._removal import candidate_counts, choose_count, score_counts
 
 
 class FirstFeatureValuer(RegressorMixin, BaseEstimator):
@@ -45,8 +46,10 @@ def test_removes_nothing_when_the_cut_holds_needed_rows():
     scores = model.removal_scores_
     # the default shares 0, 0.5, 1, 1.5, 2 of the 60-row cut; past it, the cap (half the rows)
     np.testing.assert_array_equal(scores["n_removed"], [0, 30, 60, 90, 100])
-    assert scores["fold_scores"].shape == (5, 5) and model.n_inner_fits_ == 25
-    assert np.argmax(scores["mean_score"]) == 0
+    # every candidate loses its first 3 folds and stops there: 5 + 4 x 3 fits, not 25
+    assert scores["fold_scores"].shape == (5, 5) and model.n_inner_fits_ == 17
+    assert np.isnan(scores["fold_scores"][1:, 3:]).all()
+    assert np.isfinite(scores["fold_scores"][0]).all() and np.argmax(scores["mean_score"]) == 0
 
 
 def test_removes_nothing_on_clean_separable_data():
@@ -67,6 +70,36 @@ def test_removes_rows_under_heavy_label_noise(flipped_cancer):
     assert scores["mean_score"][chosen] == scores["mean_score"].max()
     assert len(model.sample_indices_) == len(y_noisy) - model.n_removed_
     assert flipped[model.sample_indices_].mean() < flipped.mean()
+
+
+class RowCounter(RegressorMixin, BaseEstimator):
+    """Remembers how many rows it was fitted on."""
+
+    def fit(self, X, y):
+        self.n_rows_ = len(X)
+        return self
+
+
+def test_a_candidate_stops_once_it_cannot_win_most_folds_and_the_choice_is_unchanged():
+    X, y = np.arange(100.0)[:, None], np.zeros(100)
+    order = np.arange(100).reshape(5, 20).T.ravel()  # each 5 rows: one of every fold's block
+    counts = np.array([0, 10, 20, 30])  # drop 0, 8, 16, 24 rows of each fold's 80 training rows
+    splits = list(KFold(5).split(X))  # fold j holds out rows 20j to 20j + 19
+    rng = np.random.RandomState(0)
+    for _ in range(30):
+        table = rng.choice([0.7, 0.8, 0.9], size=(4, 5))  # few values: ties are common
+
+        def scorer(model, X_test, y_test, table=table):
+            return table[(80 - model.n_rows_) // 8, int(X_test[0, 0]) // 20]
+
+        scores = score_counts(RowCounter(), X, y, order, counts, splits, scorer)
+        scored = np.isfinite(scores)
+        np.testing.assert_array_equal(scores[scored], table[scored])
+        assert scored[0].all() and choose_count(scores) == choose_count(table)
+        for row, table_row, done in zip(scores[1:], table[1:], scored[1:]):
+            if not done.all():  # stopped: 3 folds not won, the last of them where it stopped
+                n = done.sum()
+                assert (row[:n] <= table[0, :n]).sum() == 3 and row[n - 1] <= table[0, n - 1]
 
 
 class FixedValuer(RegressorMixin, BaseEstimator):

@@ -65,6 +65,11 @@ def test_flagged_is_the_cleaners_removal(wine_frame):
     removed[cleaner.sample_indices_] = False
     np.testing.assert_array_equal(report["flagged"].to_numpy(), removed)
     assert 0 < removed.sum() and flipped[removed].mean() > 0.5  # mostly the flipped rows
+    for veto in ("agree", None):
+        wider = LossValCleaner(clone(clf), veto=veto).fit(df, labels)
+        flagged = clf.get_issues(df, labels, veto=veto)["flagged"].to_numpy()
+        np.testing.assert_array_equal(np.flatnonzero(~flagged), wider.sample_indices_)
+        assert flagged.sum() >= removed.sum() and (flagged | ~removed).all()  # a wider cut
 
 
 def test_source_names_the_side_that_stands_out():
@@ -111,3 +116,5 @@ def test_bad_arguments(wine_frame):
         clf.get_issues(df, labels, max_class_share=1.5)
     with pytest.raises(ValueError, match="cut"):
         clf.get_issues(df, labels, cut=-1)
+    with pytest.raises(ValueError, match="veto must be one of"):
+        clf.get_issues(df, labels, veto="strict")

@@ -62,6 +62,10 @@ def test_removal_rules_rebuild_the_library_choice_and_score_rules_offline(tmp_pa
     np.testing.assert_array_equal(run["counts"], model.removal_scores_["n_removed"])
     chosen = list(run["counts"]).index(model.n_removed_)
     assert run["outer"][chosen] == cleaning.score(task, model, X[test], y_true[test])
+    # every fold of every candidate scored, the library's where it scored them
+    assert np.isfinite(run["inner"]).all() and removal_rules.choose_count(run["inner"]) == chosen
+    library = model.removal_scores_["fold_scores"]
+    np.testing.assert_array_equal(run["inner"][np.isfinite(library)], library[np.isfinite(library)])
     assert run["outer"][0] == cleaning.score(task, base.fit(X[train], y_train[train]), X[test],
                                              y_true[test])
     # a cache of two made-up folds: each rule's pick, plain and the oracle, averaged
