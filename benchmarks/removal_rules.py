@@ -9,6 +9,7 @@ scored without refitting: its mean outer score per task and model, beside removi
 (``/tmp/skval_removal_rules``; never tracked).
 
     OMP_NUM_THREADS=1 python benchmarks/removal_rules.py [--tasks a,b] [--seeds N] [--rules a,b]
+        [--cache DIR] [--fractions 0,0.5,...] [--grid 0,0.5,...]
 """
 
 from __future__ import annotations
@@ -29,15 +30,17 @@ from sklearn.base import clone
 from benchmarks.cleaning import (TASKS, MemoClassifier, MemoRegressor, base_models, folds,
                                  score, task_data)
 from skval import CleanedEstimator, LossValCleaner
-from skval._removal import choose_count, inner_splits, score_counts
+from skval._removal import candidate_counts, choose_count, inner_splits, score_counts
 
 CACHE = Path("/tmp/skval_removal_rules")
 
 
-def candidates(task, base, X, y, X_test, y_test):
-    """The default CleanedEstimator's candidates: counts, inner scores and outer scores."""
+def candidates(task, base, X, y, X_test, y_test, fractions=None):
+    """A CleanedEstimator's candidates (``fractions``; None: the default's): counts, inner and
+    outer scores."""
     valuer = (MemoRegressor if task.kind == "noisy-reg" else MemoClassifier)(random_state=0)
-    model = CleanedEstimator(clone(base), valuer=valuer, random_state=0).fit(X, y)
+    options = {} if fractions is None else {"removal_fractions": fractions}
+    model = CleanedEstimator(clone(base), valuer=valuer, random_state=0, **options).fit(X, y)
     counts = np.asarray(model.removal_scores_["n_removed"])
     cleaner = LossValCleaner(valuer, veto="agree").fit(X, y)  # the same (memoised) fit and cut
     n_cut = len(cleaner.removal_order())
@@ -52,10 +55,11 @@ def candidates(task, base, X, y, X_test, y_test):
         keep[order[:count]] = False
         outer.append(score(task, clone(base).fit(X[keep], y[keep]), X_test, y_test))
     return {"counts": counts, "inner": inner if len(counts) > 1 else np.full((1, 0), np.nan),
-            "outer": np.array(outer), "chosen": model.n_removed_}
+            "outer": np.array(outer), "chosen": model.n_removed_, "n_cut": n_cut,
+            "n_available": len(order)}
 
 
-def fit_all(names, seeds, cache, n_folds=5):
+def fit_all(names, seeds, cache, fractions=None, n_folds=5):
     """Cache one file per (task, seed) with every fold and model."""
     cache.mkdir(parents=True, exist_ok=True)
     for name in names:
@@ -68,7 +72,8 @@ def fit_all(names, seeds, cache, n_folds=5):
             runs = []
             for fold, (train, test) in enumerate(folds(task, y_train, n_folds, seed)):
                 for model_name, base in base_models(task).items():
-                    run = candidates(task, base, X[train], y_train[train], X[test], y_true[test])
+                    run = candidates(task, base, X[train], y_train[train], X[test], y_true[test],
+                                     fractions)
                     runs.append({"task": name, "seed": seed, "fold": fold, "model": model_name,
                                  **run})
             path.write_bytes(pickle.dumps(runs))
@@ -119,14 +124,25 @@ RULES = {"mean": _best_mean, "majority": choose_count, "sign": _sign, "median": 
          "smooth": _smooth, "rank": _rank}
 
 
-def report(names, seeds, cache, rules):
+def on_grid(run, grid):
+    """The run restricted to the candidates of the shares ``grid`` (None: all of them)."""
+    if grid is None or run["inner"].size == 0:
+        return run
+    wanted = candidate_counts(run["n_cut"], grid, run["n_available"])
+    rows = np.flatnonzero(np.isin(run["counts"], wanted))
+    return {**run, "counts": run["counts"][rows], "inner": run["inner"][rows],
+            "outer": run["outer"][rows]}
+
+
+def report(names, seeds, cache, rules, grid=None):
     import pandas as pd
 
     rows = []
     for name in names:
         for seed in seeds:
             for run in pickle.loads((cache / f"{name}__{seed}.pkl").read_bytes()):
-                if run["inner"].size == 0:
+                run = on_grid(run, grid)
+                if run["inner"].size == 0 or len(run["counts"]) == 1:
                     picks = {r: 0 for r in rules}
                 else:
                     picks = {r: RULES[r](run["inner"]) for r in rules}
@@ -145,13 +161,19 @@ def main(argv=None):
     parser.add_argument("--seeds", type=int, default=2)
     parser.add_argument("--rules", default=",".join(RULES))
     parser.add_argument("--cache", type=Path, default=CACHE)
+    parser.add_argument("--fractions", default=None,
+                        help="the shares the cached fits try (default: the library's)")
+    parser.add_argument("--grid", default=None,
+                        help="score the rules on these shares only (a subset of the cache's)")
     args = parser.parse_args(argv)
     names, seeds = args.tasks.split(","), range(args.seeds)
+    fractions, grid = (None if v is None else tuple(map(float, v.split(",")))
+                       for v in (args.fractions, args.grid))
     warnings.filterwarnings("ignore")
     import torch
     torch.set_num_threads(1)
-    fit_all(names, seeds, args.cache)
-    return report(names, seeds, args.cache, args.rules.split(","))
+    fit_all(names, seeds, args.cache, fractions)
+    return report(names, seeds, args.cache, args.rules.split(","), grid)
 
 
 if __name__ == "__main__":

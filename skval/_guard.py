@@ -90,11 +90,8 @@ def agrees_with_label(proba, labels):
         ``argmax == label`` and ``proba[label] >=`` the mean of ``proba[label]``
         over the rows of that label.
     """
-    given = proba[np.arange(len(labels)), labels]
-    sums = np.bincount(labels, weights=given, minlength=proba.shape[1])
-    counts = np.bincount(labels, minlength=proba.shape[1])
-    threshold = sums / np.maximum(counts, 1)
-    return (proba.argmax(axis=1) == labels) & (given >= threshold[labels])
+    given, mean, _ = _given_label_stats(proba, labels)
+    return (proba.argmax(axis=1) == labels) & (given >= mean[labels])
 
 
 def agrees_with_target(prediction, y):
@@ -139,11 +136,17 @@ def doubts_label(proba, labels):
         (it learned only the class counts) doubts no row, rather than letting
         float rounding decide.
     """
+    given, mean, share = _given_label_stats(proba, labels)
+    return given < np.minimum(mean, share)[labels] * (1 - 1e-6)
+
+
+def _given_label_stats(proba, labels):
+    """Each row's probability of its label; per label, its mean over the label's rows and
+    the label's share of the rows."""
     given = proba[np.arange(len(labels)), labels]
     counts = np.bincount(labels, minlength=proba.shape[1])
     mean = np.bincount(labels, weights=given, minlength=proba.shape[1]) / np.maximum(counts, 1)
-    bar = np.minimum(mean, counts / len(labels))
-    return given < bar[labels] * (1 - 1e-6)
+    return given, mean, counts / len(labels)
 
 
 def doubts_target(prediction, y, z=3.0, central=0.9):

@@ -70,12 +70,19 @@ def test_removal_rules_rebuild_the_library_choice_and_score_rules_offline(tmp_pa
                                              y_true[test])
     # a cache of two made-up folds: each rule's pick, plain and the oracle, averaged
     # (one fold carries candidate 1's mean; candidate 2 wins 2 folds of 5)
-    inner = np.array([[0.8] * 5, [1.0, 0.8, 0.8, 0.8, 0.8], [0.81, 0.81, 0.79, 0.79, 0.8]])
-    runs = [{"model": "linear", "inner": inner, "outer": np.array([0.5, 0.9, 0.7])},
-            {"model": "linear", "inner": np.full((1, 0), np.nan), "outer": np.array([0.6])}]
+    inner = np.array([[0.8] * 5, [1.0, 0.8, 0.8, 0.8, 0.8], [0.85, 0.85, 0.79, 0.79, 0.8]])
+    runs = [{"model": "linear", "inner": inner, "outer": np.array([0.5, 0.9, 0.7]),
+             "counts": np.array([0, 10, 20]), "n_cut": 10, "n_available": 20},
+            {"model": "linear", "inner": np.full((1, 0), np.nan), "outer": np.array([0.6]),
+             "counts": np.array([0]), "n_cut": 0, "n_available": 0}]
     (tmp_path / "wine__0.pkl").write_bytes(removal_rules.pickle.dumps(runs))
     table = removal_rules.report(["wine"], [0], tmp_path, ["mean", "majority"])
     row = table.loc[("wine", "linear")]
     assert row["plain"] == pytest.approx(0.55) and row["oracle"] == pytest.approx(0.75)
     assert row["mean"] == pytest.approx(0.75) and row["majority"] == pytest.approx(0.55)
+    # on the shares 0 and 2 only (counts 0 and 20): candidate 2 wins 2 folds of 5
+    row = removal_rules.report(["wine"], [0], tmp_path, ["mean", "majority"], (0.0, 2.0)).loc[
+        ("wine", "linear")]
+    assert row["oracle"] == pytest.approx(0.65) and row["mean"] == pytest.approx(0.65)
+    assert row["majority"] == pytest.approx(0.55)
     assert "oracle" in capsys.readouterr().out
