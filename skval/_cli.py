@@ -29,7 +29,7 @@ position in the file, header not counted), data_value and rank (1 = lowest value
 the most suspicious row), label_evidence and feature_evidence (what the run found
 against the row's label and its features), source ("label", "feature" or "none":
 the side that stands out), flagged (whether the guarded cut removes the row, see
---cut) and the network's suggestion (classification: given_proba, suggested_label,
+--cut and --veto) and the network's suggestion (classification: given_proba, suggested_label,
 suggested_proba; regression: prediction); and prints the lowest-valued rows as
 they are in the file. With --kept-rows, also writes the rows of the CSV that are
 not flagged, unchanged, all columns.
@@ -71,6 +71,11 @@ def _parser():
                    help="remove at most this share of a class of average size, less of a "
                         "smaller class (by the square of its size over the average); of all "
                         "rows for regression (default: 0.5)")
+    p.add_argument("--veto", choices=["doubt", "agree", "none"], default="doubt",
+                   help="which of the cut's rows the network keeps: 'doubt' removes only rows "
+                        "it doubts (their label less likely than usual for it and than its "
+                        "share; a residual beyond 3 robust SD), 'agree' keeps only rows it "
+                        "confidently agrees with (a wider cut), 'none' (default: doubt)")
     p.add_argument("--keep-id-columns", action="store_true",
                    help="use identifier columns as features too (default: leave them out)")
     p.add_argument("--overwrite", action="store_true",
@@ -183,8 +188,8 @@ def _features(frame, target, keep_ids):
 
 def _report(estimator, X, y, args):
     """The estimator's ``get_issues`` on the feature columns, with the CLI's cut."""
-    return estimator.get_issues(X, y.to_numpy(), cut=args.cut,
-                                max_class_share=args.max_class_share)
+    return estimator.get_issues(X, y.to_numpy(), cut=args.cut, max_class_share=args.max_class_share,
+                                veto=None if args.veto == "none" else args.veto)
 
 
 def _save_values(report, frame, ids, output):

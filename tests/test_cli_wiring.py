@@ -36,8 +36,9 @@ def lowest(values, rows, k):
     return rows[np.argsort(values[rows], kind="stable")[:k]]
 
 
+@pytest.mark.parametrize("veto", ["doubt", "none"])
 @pytest.mark.parametrize("task", ["classification", "regression"])
-def test_kept_rows_cap_each_class_on_its_own(imbalanced_csv, tmp_path, capsys, task):
+def test_kept_rows_cap_each_class_on_its_own(imbalanced_csv, tmp_path, capsys, task, veto):
     # --cut 59 makes every row but one a candidate, so the cap decides: with
     # --max-class-share 0.25 class "a" (40 rows, at least average size) loses its
     # floor(0.25 * 40) = 10 lowest-valued rows and class "b" (20 rows, size factor
@@ -51,7 +52,7 @@ def test_kept_rows_cap_each_class_on_its_own(imbalanced_csv, tmp_path, capsys, t
     task_arg = "".join(list(task))  # as a real command line gives it: equal, not identical
     assert main([str(imbalanced_csv), "--target", "label", "--task", task_arg, "-o", str(out),
                  "--kept-rows", str(kept_path), "--cut", "59", "--max-class-share", "0.25",
-                 "--epochs", "2"]) == 0
+                 "--epochs", "2", "--veto", veto]) == 0
     report = pd.read_csv(out)
     values = report["data_value"].to_numpy()
     if task == "classification":
@@ -60,10 +61,14 @@ def test_kept_rows_cap_each_class_on_its_own(imbalanced_csv, tmp_path, capsys, t
                                  lowest(values, np.flatnonzero(labels == "b"), 2)])
     else:
         capped = lowest(values, np.arange(60), 15)
-    # the guards (the network-agreement veto, the class floor) only spare rows of the cap's
-    # choice: what goes is among the capped rows, and it is what the values CSV flags
+    # the guards (the network's veto, the class floor) only spare rows of the cap's choice:
+    # what goes is among the capped rows (all of them without the veto: the cap keeps every
+    # class above its floor), and it is what the values CSV flags
     removed = np.flatnonzero(report["flagged"].to_numpy().astype(bool))
-    assert len(removed) > 0 and set(removed) <= set(capped)
+    if veto == "none":
+        assert set(removed) == set(capped)
+    else:
+        assert set(removed) <= set(capped)
     expected = np.setdiff1d(np.arange(60), removed)
     kept = pd.read_csv(kept_path)
     pd.testing.assert_frame_equal(kept, frame.iloc[expected].reset_index(drop=True))
