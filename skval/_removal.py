@@ -175,7 +175,7 @@ def score_counts(estimator, X, y, order, counts, splits, scoring, stop_early=Tru
 
 
 def choose_count(scores):
-    """Index of the chosen candidate: the best mean among those that beat removing nothing in most folds.
+    """The chosen candidate: best mean of removing nothing and those beating it in most folds.
 
     Parameters
     ----------
