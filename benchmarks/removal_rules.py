@@ -9,7 +9,7 @@ scored without refitting: its mean outer score per task and model, beside removi
 (``/tmp/skval_removal_rules``; never tracked).
 
     OMP_NUM_THREADS=1 python benchmarks/removal_rules.py [--tasks a,b] [--seeds N] [--rules a,b]
-        [--cache DIR] [--fractions 0,0.5,...] [--grid 0,0.5,...]
+        [--cache DIR] [--fractions 0,0.5,...] [--grid 0,0.5,...] [--doubted-first]
 """
 
 from __future__ import annotations
@@ -30,14 +30,15 @@ from sklearn.base import clone
 from benchmarks.cleaning import (TASKS, MemoClassifier, MemoRegressor, base_models, folds,
                                  score, task_data)
 from skval import CleanedEstimator, LossValCleaner
+from skval._guard import spared_rows
 from skval._removal import candidate_counts, choose_count, inner_splits, score_counts
 
 CACHE = Path("/tmp/skval_removal_rules")
 
 
-def candidates(task, base, X, y, X_test, y_test, fractions=None):
+def candidates(task, base, X, y, X_test, y_test, fractions=None, doubted_first=False):
     """A CleanedEstimator's candidates (``fractions``; None: the default's): counts, inner and
-    outer scores."""
+    outer scores. ``doubted_first``: the rows the strict veto would remove lead the order."""
     valuer = (MemoRegressor if task.kind == "noisy-reg" else MemoClassifier)(random_state=0)
     options = {} if fractions is None else {"removal_fractions": fractions}
     model = CleanedEstimator(clone(base), valuer=valuer, random_state=0, **options).fit(X, y)
@@ -46,6 +47,9 @@ def candidates(task, base, X, y, X_test, y_test, fractions=None):
     n_cut = len(cleaner.removal_order())
     past_cut = int(np.ceil((max(model.removal_fractions) - 1) * n_cut))
     order = cleaner.removal_order(X, y, past_cut=past_cut)
+    if doubted_first:
+        doubted = ~spared_rows(cleaner.estimator_, X, y, "doubt")[order]
+        order = np.concatenate([order[doubted], order[~doubted]])
     # every fold of every candidate (the library stops a candidate that cannot win most folds)
     splits = inner_splits(base, X, y, model.cv, model.random_state)
     inner = score_counts(base, X, y, order, counts, splits, None, stop_early=False)
@@ -59,7 +63,7 @@ def candidates(task, base, X, y, X_test, y_test, fractions=None):
             "n_available": len(order)}
 
 
-def fit_all(names, seeds, cache, fractions=None, n_folds=5):
+def fit_all(names, seeds, cache, fractions=None, doubted_first=False, n_folds=5):
     """Cache one file per (task, seed) with every fold and model."""
     cache.mkdir(parents=True, exist_ok=True)
     for name in names:
@@ -73,7 +77,7 @@ def fit_all(names, seeds, cache, fractions=None, n_folds=5):
             for fold, (train, test) in enumerate(folds(task, y_train, n_folds, seed)):
                 for model_name, base in base_models(task).items():
                     run = candidates(task, base, X[train], y_train[train], X[test], y_true[test],
-                                     fractions)
+                                     fractions, doubted_first)
                     runs.append({"task": name, "seed": seed, "fold": fold, "model": model_name,
                                  **run})
             path.write_bytes(pickle.dumps(runs))
@@ -163,6 +167,9 @@ def main(argv=None):
     parser.add_argument("--cache", type=Path, default=CACHE)
     parser.add_argument("--fractions", default=None,
                         help="the shares the cached fits try (default: the library's)")
+    parser.add_argument("--doubted-first", action="store_true",
+                        help="the cached fits order the candidates' rows with the rows the "
+                             "strict veto would remove first")
     parser.add_argument("--grid", default=None,
                         help="score the rules on these shares only (a subset of the cache's)")
     args = parser.parse_args(argv)
@@ -172,7 +179,7 @@ def main(argv=None):
     warnings.filterwarnings("ignore")
     import torch
     torch.set_num_threads(1)
-    fit_all(names, seeds, args.cache, fractions)
+    fit_all(names, seeds, args.cache, fractions, args.doubted_first)
     return report(names, seeds, args.cache, args.rules.split(","), grid)
 
 
