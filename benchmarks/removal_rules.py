@@ -9,7 +9,7 @@ scored without refitting: its mean outer score per task and model, beside removi
 (``/tmp/skval_removal_rules``; never tracked).
 
     OMP_NUM_THREADS=1 python benchmarks/removal_rules.py [--tasks a,b] [--seeds N] [--rules a,b]
-        [--cache DIR] [--fractions 0,0.5,...] [--grid 0,0.5,...] [--doubted-first]
+        [--cache DIR] [--fractions 0,0.5,...] [--grid 0,0.5,...] [--doubted-first] [--repeats N]
 """
 
 from __future__ import annotations
@@ -36,9 +36,10 @@ from skval._removal import candidate_counts, choose_count, inner_splits, score_c
 CACHE = Path("/tmp/skval_removal_rules")
 
 
-def candidates(task, base, X, y, X_test, y_test, fractions=None, doubted_first=False):
+def candidates(task, base, X, y, X_test, y_test, fractions=None, doubted_first=False, repeats=1):
     """A CleanedEstimator's candidates (``fractions``; None: the default's): counts, inner and
-    outer scores. ``doubted_first``: the rows the strict veto would remove lead the order."""
+    outer scores. ``doubted_first``: the rows the strict veto would remove lead the order;
+    ``repeats``: inner scores of that many shuffles of the inner folds, side by side."""
     valuer = (MemoRegressor if task.kind == "noisy-reg" else MemoClassifier)(random_state=0)
     options = {} if fractions is None else {"removal_fractions": fractions}
     model = CleanedEstimator(clone(base), valuer=valuer, random_state=0, **options).fit(X, y)
@@ -51,8 +52,9 @@ def candidates(task, base, X, y, X_test, y_test, fractions=None, doubted_first=F
         doubted = ~spared_rows(cleaner.estimator_, X, y, "doubt")[order]
         order = np.concatenate([order[doubted], order[~doubted]])
     # every fold of every candidate (the library stops a candidate that cannot win most folds)
-    splits = inner_splits(base, X, y, model.cv, model.random_state)
-    inner = score_counts(base, X, y, order, counts, splits, None, stop_early=False)
+    splits = [inner_splits(base, X, y, model.cv, model.random_state + r) for r in range(repeats)]
+    inner = np.hstack([score_counts(base, X, y, order, counts, fold_splits, None, stop_early=False)
+                       for fold_splits in splits])
     outer = []
     for count in counts:
         keep = np.ones(len(y), bool)
@@ -63,7 +65,7 @@ def candidates(task, base, X, y, X_test, y_test, fractions=None, doubted_first=F
             "n_available": len(order)}
 
 
-def fit_all(names, seeds, cache, fractions=None, doubted_first=False, n_folds=5):
+def fit_all(names, seeds, cache, fractions=None, doubted_first=False, repeats=1, n_folds=5):
     """Cache one file per (task, seed) with every fold and model."""
     cache.mkdir(parents=True, exist_ok=True)
     for name in names:
@@ -77,7 +79,7 @@ def fit_all(names, seeds, cache, fractions=None, doubted_first=False, n_folds=5)
             for fold, (train, test) in enumerate(folds(task, y_train, n_folds, seed)):
                 for model_name, base in base_models(task).items():
                     run = candidates(task, base, X[train], y_train[train], X[test], y_true[test],
-                                     fractions, doubted_first)
+                                     fractions, doubted_first, repeats)
                     runs.append({"task": name, "seed": seed, "fold": fold, "model": model_name,
                                  **run})
             path.write_bytes(pickle.dumps(runs))
@@ -124,8 +126,13 @@ def _rank(inner):
     return int(np.flatnonzero(ranks >= ranks.max())[0])
 
 
+def _majority_first_split(inner):
+    """The library's rule on the first shuffle's 5 folds only (of a ``--repeats`` cache)."""
+    return choose_count(inner[:, :5])
+
+
 RULES = {"mean": _best_mean, "majority": choose_count, "sign": _sign, "median": _median,
-         "smooth": _smooth, "rank": _rank}
+         "smooth": _smooth, "rank": _rank, "majority_first_split": _majority_first_split}
 
 
 def on_grid(run, grid):
@@ -170,6 +177,8 @@ def main(argv=None):
     parser.add_argument("--doubted-first", action="store_true",
                         help="the cached fits order the candidates' rows with the rows the "
                              "strict veto would remove first")
+    parser.add_argument("--repeats", type=int, default=1,
+                        help="the cached fits score this many shuffles of the inner folds")
     parser.add_argument("--grid", default=None,
                         help="score the rules on these shares only (a subset of the cache's)")
     args = parser.parse_args(argv)
@@ -179,7 +188,7 @@ def main(argv=None):
     warnings.filterwarnings("ignore")
     import torch
     torch.set_num_threads(1)
-    fit_all(names, seeds, args.cache, fractions, args.doubted_first)
+    fit_all(names, seeds, args.cache, fractions, args.doubted_first, args.repeats)
     return report(names, seeds, args.cache, args.rules.split(","), grid)
 
 

@@ -66,6 +66,12 @@ def test_removal_rules_rebuild_the_library_choice_and_score_rules_offline(tmp_pa
     assert np.isfinite(run["inner"]).all() and removal_rules.choose_count(run["inner"]) == chosen
     library = model.removal_scores_["fold_scores"]
     np.testing.assert_array_equal(run["inner"][np.isfinite(library)], library[np.isfinite(library)])
+    # a second shuffle of the inner folds: the first five columns are the library's folds
+    twice = removal_rules.candidates(task, base, X[train], y_train[train], X[test], y_true[test],
+                                     repeats=2)["inner"]
+    assert twice.shape == (len(run["counts"]), 10)
+    np.testing.assert_array_equal(twice[:, :5], run["inner"])
+    assert not np.array_equal(twice[:, 5:], run["inner"])
     assert run["outer"][0] == cleaning.score(task, base.fit(X[train], y_train[train]), X[test],
                                              y_true[test])
     # a cache of two made-up folds: each rule's pick, plain and the oracle, averaged
