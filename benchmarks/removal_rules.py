@@ -52,17 +52,19 @@ def candidates(task, base, X, y, X_test, y_test, fractions=None, doubted_first=F
         doubted = ~spared_rows(cleaner.estimator_, X, y, "doubt")[order]
         order = np.concatenate([order[doubted], order[~doubted]])
     # every fold of every candidate (the library stops a candidate that cannot win most folds)
-    splits = [inner_splits(base, X, y, model.cv, model.random_state + r) for r in range(repeats)]
-    inner = np.hstack([score_counts(base, X, y, order, counts, fold_splits, None, stop_early=False)
-                       for fold_splits in splits])
+    inner = np.full((1, 0), np.nan)  # an empty cut: nothing to choose
+    if len(counts) > 1:
+        splits = [inner_splits(base, X, y, model.cv, model.random_state + r)
+                  for r in range(repeats)]
+        inner = np.hstack([score_counts(base, X, y, order, counts, fold_splits, None,
+                                        stop_early=False) for fold_splits in splits])
     outer = []
     for count in counts:
         keep = np.ones(len(y), bool)
         keep[order[:count]] = False
         outer.append(score(task, clone(base).fit(X[keep], y[keep]), X_test, y_test))
-    return {"counts": counts, "inner": inner if len(counts) > 1 else np.full((1, 0), np.nan),
-            "outer": np.array(outer), "chosen": model.n_removed_, "n_cut": n_cut,
-            "n_available": len(order)}
+    return {"counts": counts, "inner": inner, "outer": np.array(outer), "chosen": model.n_removed_,
+            "n_cut": n_cut, "n_available": len(order)}
 
 
 def fit_all(names, seeds, cache, fractions=None, doubted_first=False, repeats=1, n_folds=5):
