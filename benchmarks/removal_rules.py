@@ -94,10 +94,14 @@ def fit_all(names, seeds, cache, fractions=None, doubted_first=False, repeats=1,
 # the library's (``skval._removal.choose_count``); the cache's candidates were fitted with the
 # rule of the code that built it, which does not change them (only which one is taken).
 
+def _first_best(score):
+    """Index of the best score, the smallest count on a tie."""
+    return int(np.flatnonzero(score >= score.max())[0])
+
+
 def _best_mean(inner):
-    """The best mean, the smallest count on a tie (the library's rule until the majority)."""
-    means = inner.mean(axis=1)
-    return int(np.flatnonzero(means >= means.max())[0])
+    """The best mean (the library's rule until the majority)."""
+    return _first_best(inner.mean(axis=1))
 
 
 def _sign(inner):
@@ -105,27 +109,23 @@ def _sign(inner):
     lose (ties aside)."""
     wins = (inner > inner[0]).sum(axis=1) > (inner < inner[0]).sum(axis=1)
     wins[0] = True
-    means = np.where(wins, inner.mean(axis=1), -np.inf)
-    return int(np.flatnonzero(means >= means.max())[0])
+    return _first_best(np.where(wins, inner.mean(axis=1), -np.inf))
 
 
 def _median(inner):
-    medians = np.median(inner, axis=1)
-    return int(np.flatnonzero(medians >= medians.max())[0])
+    return _first_best(np.median(inner, axis=1))
 
 
 def _smooth(inner):
     """Best mean after averaging each candidate's mean with its neighbours' (1/4, 1/2, 1/4)."""
     means = inner.mean(axis=1)
     padded = np.r_[means[0], means, means[-1]]
-    smooth = 0.25 * padded[:-2] + 0.5 * padded[1:-1] + 0.25 * padded[2:]
-    return int(np.flatnonzero(smooth >= smooth.max())[0])
+    return _first_best(0.25 * padded[:-2] + 0.5 * padded[1:-1] + 0.25 * padded[2:])
 
 
 def _rank(inner):
     """Best mean rank across the inner folds (each fold ranks the candidates)."""
-    ranks = np.argsort(np.argsort(inner, axis=0, kind="stable"), axis=0).mean(axis=1)
-    return int(np.flatnonzero(ranks >= ranks.max())[0])
+    return _first_best(np.argsort(np.argsort(inner, axis=0, kind="stable"), axis=0).mean(axis=1))
 
 
 def _majority_first_split(inner):

@@ -160,7 +160,7 @@ def score_counts(estimator, X, y, order, counts, splits, scoring, stop_early=Tru
     """
     scorer = inner_scorer(estimator, scoring)
     scores = np.full((len(counts), len(splits)), np.nan)
-    most = len(splits) // 2 + 1  # the folds a count must win
+    may_lose = len(splits) - folds_to_win(len(splits))
     for i, count in enumerate(counts):
         dropped = np.zeros(len(np.asarray(y)), bool)
         dropped[order[:count]] = True
@@ -169,9 +169,14 @@ def score_counts(estimator, X, y, order, counts, splits, scoring, stop_early=Tru
             model = clone(estimator).fit(_safe_indexing(X, train), _safe_indexing(y, train))
             scores[i, j] = scorer(model, _safe_indexing(X, test), _safe_indexing(y, test))
             lost = (scores[i, :j + 1] <= scores[0, :j + 1]).sum()
-            if stop_early and i > 0 and lost > len(splits) - most:
+            if stop_early and i > 0 and lost > may_lose:
                 break
     return scores
+
+
+def folds_to_win(n_folds):
+    """How many folds a candidate must win against removing nothing: more than half."""
+    return n_folds // 2 + 1
 
 
 def choose_count(scores):
@@ -190,7 +195,7 @@ def choose_count(scores):
         strictly above it in more than half of the folds, the best mean score; the
         smallest count on a tie.
     """
-    consistent = (scores > scores[0]).sum(axis=1) > scores.shape[1] / 2  # NaN never wins
+    consistent = (scores > scores[0]).sum(axis=1) >= folds_to_win(scores.shape[1])  # NaN never wins
     consistent[0] = True
     means = np.where(consistent, scores.mean(axis=1), -np.inf)
     return int(np.flatnonzero(means >= means.max())[0])
@@ -200,8 +205,7 @@ def _over_scored_folds(statistic, scores):
     """``statistic`` of each candidate's scored folds (NaN where none was scored)."""
     if scores.size == 0:
         return np.full(len(scores), np.nan)
-    with np.errstate(invalid="ignore"):
-        return statistic(scores, axis=1)
+    return statistic(scores, axis=1)  # every candidate has at least its first fold
 
 
 def _indexable(data):

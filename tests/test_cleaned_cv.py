@@ -277,6 +277,30 @@ def test_the_inner_cv_draws_from_the_wide_cut_and_a_blind_cut_is_strict():
     assert checked.removal_scores_["n_removed"].tolist() == [0, 2]
 
 
+class FixedPredictionValuer(RegressorMixin, BaseEstimator):
+    """Values rows by its first feature and predicts its second."""
+
+    def fit(self, X, y):
+        self.data_values_ = np.asarray(X, dtype=float)[:, 0].copy()
+        return self
+
+    def predict(self, X):
+        return np.asarray(X, dtype=float)[:, 1]
+
+
+def test_the_strict_veto_on_a_regression_target():
+    y = np.arange(40.0)
+    prediction = y + np.tile([0.5, -0.5], 20)  # the usual residual: +-0.5
+    prediction[5] = 25.0  # a residual outlier on a central target: doubted
+    prediction[6] = 5.6  # beyond its target, away from the median: not agreed with, not doubted
+    values = np.where(np.isin(np.arange(40), [5, 6]), -1.0, np.arange(40.0))
+    X = np.column_stack([values, prediction])
+    removed = {veto: np.setdiff1d(np.arange(40), LossValCleaner(
+        FixedPredictionValuer(), cut=2, veto=veto).fit(X, y).sample_indices_).tolist()
+        for veto in ("doubt", "agree", None)}
+    assert removed == {"doubt": [5], "agree": [5, 6], None: [5, 6]}
+
+
 def test_extreme_targets_keep_their_rows_on_a_clean_skewed_table():
     rng = np.random.RandomState(0)
     X = rng.normal(size=(600, 6))
