@@ -179,6 +179,11 @@ def skval_values(p):
     return _skval_fit(p).data_values_
 
 
+def skval_weights(p):
+    """skval's LossVal weights (``weights_``, same fit as ``skval``): the paper's values."""
+    return _skval_fit(p).weights_
+
+
 def skval_label_side(p):
     """Minus the label side of skval's ``evidence_`` (same fit as ``skval``): a label-noise specialist."""
     return -_skval_fit(p).evidence_[:, 0]
@@ -199,7 +204,7 @@ def skval_cut(p):
     return _skval_fit(p).get_issues(p.X, p.y)["flagged"].to_numpy(dtype=bool)
 
 
-METHODS = {"skval": skval_values, "skval+val": skval_val_values,
+METHODS = {"skval": skval_values, "skval+val": skval_val_values, "skval weights": skval_weights,
            "skval label side": skval_label_side, "skval feature side": skval_feature_side, **PEERS}
 # methods with a decision of their own: the rows it removes, refitted as the k lowest are
 CUTS = {"skval": skval_cut}

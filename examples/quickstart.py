@@ -3,7 +3,8 @@
 
 15% of the training labels are flipped on purpose; :class:`~skval.LossValClassifier` is fitted
 once and its ``data_values_`` rank the rows from most harmful to most helpful. The script prints
-how many of the flipped rows the lowest values catch, and the ten worst rows with the evidence
+the share of wrong labels and of corrupted features the run estimates (``noise_shares_``, from
+its canary rows), how many of the flipped rows the lowest values catch, and the ten worst rows with the evidence
 the run found against each, from its label and from its features (``evidence_``; see
 :doc:`/user_guide/values`). This is the first command of the README::
 
@@ -54,14 +55,17 @@ def _run(args):
     k = int(flipped.sum())
     lowest = np.argsort(values)[:k]
     caught = int(flipped[lowest].sum())
+    label_share, feature_share = clf.noise_shares_
     print(f"breast_cancer: {len(y)} rows, {k} labels flipped")
+    print(f"the run estimates {label_share:.0%} of the labels wrong and {feature_share:.0%} "
+          "of the rows' features corrupted")
     print(f"the {k} lowest values catch {caught} flipped rows ({caught / k:.0%}); "
           f"AUROC {roc_auc_score(flipped, -values):.3f}")
     print("\n10 worst rows (evidence against each row from its label and from its features):")
-    print(" row      value  label  flipped  label evidence  feature evidence")
+    print(" row   value  label  flipped  label evidence  feature evidence")
     label_evidence, feature_evidence = clf.evidence_.T
     for i in lowest[:10]:
-        print(f"{i:4d}  {values[i]:9.2e}  {y_noisy[i]:5d}  {'yes' if flipped[i] else 'no':>7s}"
+        print(f"{i:4d}  {values[i]:6.2f}  {y_noisy[i]:5d}  {'yes' if flipped[i] else 'no':>7s}"
               f"  {label_evidence[i]:14.0f}  {feature_evidence[i]:16.0f}")
     return caught
 

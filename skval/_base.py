@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import functools
 import inspect
 import warnings
@@ -16,6 +17,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 from torch import nn
 
+from ._canary import calibrated_values, canary_count, make_canaries, noise_shares
 from ._distributed import train_on_processes
 from ._mlp import MLP
 from ._params import EXTRA_PREFIXES, check_params, hidden_sizes, resolve_device
@@ -160,7 +162,21 @@ class _BaseLossVal(TableInputMixin, IssuesMixin, ValuesMixin, BaseEstimator):
         reference = self._choose_reference(Xc, X_val, y_val, rows_rng)
         cost_scale = _cost_scale(Xc, reference.X, rows_rng)
         seed = int(rng.randint(np.iinfo(np.int32).max))
-        return Prepared(Xt, Xc, target, n_outputs, reference, cost_scale, seed, row_index)
+        prep = Prepared(Xt, Xc, target, n_outputs, reference, cost_scale, seed, row_index)
+        return self._with_canaries(prep, X)
+
+    def _with_canaries(self, prep, X):
+        """``prep`` with the canaries (``skval._canary``) appended after the rows, if any."""
+        count = canary_count(len(X), self.canaries)
+        if count == 0:
+            return prep
+        n_classes = prep.n_outputs if self._task == "classification" else None
+        X_canary, target_canary = make_canaries(
+            X, prep.target, n_classes, count, np.random.RandomState(prep.seed))
+        Xt = np.vstack([prep.Xt, self._transform_X(X_canary)])
+        Xc = Xt if prep.Xc is prep.Xt else np.vstack([prep.Xc, self._cost_features(X_canary)])
+        return dataclasses.replace(prep, Xt=Xt, Xc=Xc, n_canaries=count,
+                                   target=np.concatenate([prep.target, target_canary]))
 
     def _validate(self, X, y, X_val, y_val):
         """Check the parameters, then ``X, y`` and the reference data."""
@@ -268,7 +284,9 @@ class _BaseLossVal(TableInputMixin, IssuesMixin, ValuesMixin, BaseEstimator):
             module=module, module_kwargs=module_kwargs, loss=loss, rows=rows,
             optimizer=self.optimizer, optimizer_kwargs=optimizer_kwargs, lr=self.lr,
             max_epochs=self.max_epochs,
-            batch_size=batch_size_for(self.batch_size, n, reference.training_rows is not None),
+            # the batch size suits the user's rows; an epoch also covers the canaries
+            batch_size=batch_size_for(self.batch_size, n - 2 * prep.n_canaries,
+                                      reference.training_rows is not None),
             batch_rule=self.batch_size, init_seed=prep.seed, shuffle_seed=prep.seed,
             device=resolve_device(self.device), verbose=self.verbose,
             callbacks=list(copy.deepcopy(self.callbacks)) if self.callbacks else [],
@@ -284,13 +302,20 @@ class _BaseLossVal(TableInputMixin, IssuesMixin, ValuesMixin, BaseEstimator):
         self._row_index = None if prep.row_index is None else prep.row_index.copy()
         self.n_epochs_ = len(net.history)
         self.n_reference_ = len(prep.reference.X)
-        self.data_values_ = net.rows_.values().cpu().numpy().astype(np.float64)
-        self.evidence_ = net.rows_.evidence.cpu().numpy().astype(np.float64)
+        n_rows = len(prep.Xt) - 2 * prep.n_canaries
+        weights = net.rows_.values().cpu().numpy().astype(np.float64)
+        evidence = net.rows_.evidence.cpu().numpy().astype(np.float64)
+        self.weights_, self.evidence_ = weights[:n_rows], evidence[:n_rows]
+        self.noise_shares_, self.data_values_ = None, self.weights_
+        if prep.n_canaries:
+            self.noise_shares_ = noise_shares(evidence, n_rows, prep.n_canaries)
+            self.data_values_ = calibrated_values(evidence, n_rows, prep.n_canaries,
+                                                  self.noise_shares_)
         if self.record_history:
-            self.weight_history_ = net.rows_.history()
+            self.weight_history_ = net.rows_.history()[:, :n_rows]
         if result.stats is not None:
             self._distributed_stats = result.stats
-        warn_if_flat(self.data_values_, net.history)
+        warn_if_flat(self.weights_, net.history)
 
     def _module_and_kwargs(self, n_features, n_outputs):
         user_kwargs = {k: v for k, v in self._extra_params().items() if k.startswith("module__")}

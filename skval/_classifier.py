@@ -35,6 +35,7 @@ class LossValClassifier(ClassifierMixin, _BaseLossVal):
         label_weight=0.0,
         class_balanced=False,
         n_reference=256,
+        canaries=0.025,
         standardize=True,
         positive_weights=True,
         record_history=False,

@@ -35,9 +35,11 @@ __all__ = ["LossValCleaner"]
 
 _CUT_DOC = """cut : "kmeans", float in (0, 1) or int >= 0, default="kmeans"
         Which rows are removal candidates: ``"kmeans"``, the low cluster of an
-        exact 1-D 2-means split of the values (none when all values are equal);
-        a float, that fraction of the rows with the lowest values; an int, that
-        many rows with the lowest values."""
+        exact 1-D 2-means split of the values (none when all values are equal),
+        and of it at most as many rows as the valuer estimates corrupted
+        (``n_samples * sum(noise_shares_)``, the lowest-valued, when the valuer
+        has canaries); a float, that fraction of the rows with the lowest values;
+        an int, that many rows with the lowest values."""
 
 _SHARE_DOC = """max_class_share : float in [0, 1), default=0.5
         Most of a class that is removed (its lowest-valued candidates first):

@@ -70,7 +70,7 @@ default="{activation}"
 {class_balanced}    n_reference : int, default=256
         Most reference rows the batches are transported to; a larger reference set
         is subsampled once per fit, so the OT cost per batch does not grow with n.
-    standardize : bool, default=True
+{canaries}    standardize : bool, default=True
         Standardise the features with the training rows' mean and standard
         deviation inside the estimator (also applied to ``X_val`` and at predict).
     positive_weights : bool, default=True
@@ -132,30 +132,65 @@ _CLASS_BALANCED = """    class_balanced : bool, default=False
 """
 
 
+_CANARIES = """    canaries : float in [0, 0.5], default={default}
+        Share of the rows added to the run twice as known-corrupted copies: as
+        many *label canaries* (random rows, slightly jittered, given another
+        {wrong}) and *feature canaries* (random rows with Gaussian noise of each
+        feature's scale added). They train with the rows (at least 10 of each;
+        none when the two kinds would exceed a tenth of the rows, as below 200
+        rows) and calibrate the two sides of ``evidence_``: ``noise_shares_``
+        estimates how many rows are corrupted each way, and ``data_values_``
+        weigh each side by that share, so the value ranks like the label side on
+        label noise and like the feature side on feature noise. They are left
+        out of every fitted attribute (the network has trained on them: a few
+        percent more rows). ``0``: no canaries; ``data_values_`` are the LossVal
+        weights, the paper's formulation.{note}
+"""
+_REGRESSION_CANARIES_NOTE = """ Off by default in regression: residuals
+        of clean rows are heavy-tailed on real targets, so the label canaries
+        (another row's target) do not stand out from them, the label share is
+        overestimated (on the wage table 0.46-0.69 with a fifth of the
+        targets swapped, 0.28-0.46 with none swapped) and the values trail the weights (BENCHMARKS section 1)."""
+
+
 def parameters_doc(hidden, activation, classifier=False):
     """The Parameters section of an estimator with these default network settings."""
+    canaries = _CANARIES.format(
+        default="0.025" if classifier else "0.0",
+        wrong="class" if classifier else "row's target",
+        note="" if classifier else _REGRESSION_CANARIES_NOTE)
     return _PARAMETERS.format(hidden=hidden, activation=activation, auto_min=_AUTO_BATCH_MIN,
                               auto_switch=100 * _AUTO_BATCH_MIN, auto_max=_AUTO_BATCH_MAX,
                               auto_cap=100 * _AUTO_BATCH_MAX,
-                              class_balanced=_CLASS_BALANCED if classifier else "")
+                              class_balanced=_CLASS_BALANCED if classifier else "",
+                              canaries=canaries)
 
 
 COMMON_ATTRIBUTES = """
     data_values_ : ndarray of shape (n_samples,)
-        The value of each training row, in the order of ``X``: its learned weight.
-        Rows start at 1; low values mark harmful rows (wrong labels, corrupted
-        features). With ``positive_weights=True`` a weight that reaches 0 stays
-        there; such rows get a value just below 0 instead of a tie at 0 (within
-        0.001 of it, lower the further their own training steps would have taken
-        them below 0), so that the lowest rows are ranked too (a row that
-        reached 0 only through momentum, between its own steps, stays at 0).
-    evidence_ : ndarray of shape (n_samples, 2)
-        What the training run found against each row, in two columns: the part of
-        its weight's gradient that came from the task loss (column 0: its label or
-        target) and the part from the OT term (column 1: its features), summed
-        over the run, each side in units of its own typical step. Higher is more
-        harmful. A high label side with an ordinary feature side points to a wrong
-        label; a high feature side to a corrupted or out-of-distribution row.
+        The value of each training row, in the order of ``X``; low values mark
+        harmful rows (wrong labels, corrupted features). With canaries (the
+        classifier's default): minus the log of the estimated odds that the row is corrupted,
+        ``-log(s_label * o_label + s_feature * o_feature)``, where ``s`` are
+        ``noise_shares_`` (floored at one row) and ``o`` each side's odds of the
+        row's evidence against the canaries' (a logistic fit on the side's robust
+        z); a value near 0 or above is ordinary. With ``canaries=0`` (or below 200
+        rows): ``weights_``.
+    weights_ : ndarray of shape (n_samples,)
+        Each row's learned LossVal weight (the paper's data value). Rows start at
+        1. With ``positive_weights=True`` a weight that reaches 0 stays there;
+        such rows get a value just below 0 instead of a tie at 0 (within 0.001 of
+        it, lower the further their own training steps would have taken them
+        below 0), so that the lowest rows are ranked too (a row that reached 0
+        only through momentum, between its own steps, stays at 0).
+    noise_shares_ : ndarray of shape (2,) or None
+        Estimated shares of the rows corrupted in their labels (targets) and in
+        their features, from the canaries (see ``canaries``). A rough figure: on
+        the benchmark's classification tables with a fifth of the rows corrupted
+        one way, 0.12-0.19 of that kind on average and 0.01-0.03 of the other,
+        0.01-0.50 for a single table; on clean real tables at most 0.03 (0.08 of
+        features on a clean Gaussian one). None without
+        canaries.
     net_ : skorch.NeuralNet
         The trained net; ``net_.module_`` is the network, ``net_.rows_`` (a
         ``RowState``) owns the data weights and all else the run keeps per row.

@@ -31,6 +31,13 @@ without being wrong. The guards take them back out of the cut, never add any:
   so a genuine extreme keeps a large residual that is shrinkage, not a wrong
   target.
 
+- **the noise estimate**: a 2-means cut keeps at most as many rows as the valuer's
+  canaries say are corrupted (``noise_shares_`` summed, times the rows), the
+  lowest-valued ones. The 2-means split of the values does not know how much
+  noise there is; where the run cannot tell noise from signal (hard or
+  imbalanced tables) the canaries do not stand out and the estimate is small,
+  and on a clean table it is about 0.
+
 Each rule only ever removes rows from the cut, so the guarded cut removes fewer
 rows than the plain one, never others.
 """
@@ -259,7 +266,10 @@ def guard(values, removed, groups, spared):
 
 def guarded_cut(valuer, X, y, values, groups, cut="kmeans", max_class_share=0.5, veto="doubt",
                 prediction=None):
-    """The rows the guarded cut removes: the cut, its cap per class, the veto, the floor.
+    """The rows the guarded cut removes: the cut and its caps, the veto, the floor.
+
+    The caps: per class (``max_class_share``) and, for a 2-means cut, the noise
+    estimate (``within_noise_estimate``).
 
     Parameters
     ----------
@@ -288,8 +298,23 @@ def guarded_cut(valuer, X, y, values, groups, cut="kmeans", max_class_share=0.5,
     removed : ndarray of bool, shape (n_samples,)
         The rows to remove.
     """
-    removed = rows_to_remove(values, groups, cut, max_class_share)
+    removed = within_noise_estimate(valuer, values, rows_to_remove(values, groups, cut,
+                                                                   max_class_share), cut)
     return guard(values, removed, groups, spared_rows(valuer, X, y, veto, prediction))
+
+
+def within_noise_estimate(valuer, values, removed, cut="kmeans"):
+    """The rows of a 2-means cut among the lowest ``n * sum(valuer.noise_shares_)`` values.
+
+    Unchanged for a cut by share or count (the user's), or without canaries.
+    """
+    shares = getattr(valuer, "noise_shares_", None)
+    if shares is None or not (isinstance(cut, str) and cut == "kmeans"):
+        return removed
+    count = int(round(len(values) * float(np.sum(shares))))
+    lowest = np.zeros(len(values), bool)
+    lowest[np.argsort(values, kind="stable")[:count]] = True
+    return removed & lowest
 
 
 def rows_past_cut(valuer, X, y, values, groups, removed, n_more, max_class_share=0.5,

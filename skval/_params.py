@@ -113,6 +113,13 @@ def _check_workers(est):
                          f"device={est.device!r}.")
 
 
+def _check_canaries(value):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"canaries must be a number in [0, 0.5], got {value!r}.")
+    if not 0 <= value <= 0.5:
+        raise ValueError(f"canaries must be a number in [0, 0.5], got {value!r}.")
+
+
 def _check_bool(name, value):
     if not isinstance(value, (bool, np.bool_)):
         raise TypeError(f"{name} must be True or False, got {value!r}.")
@@ -159,6 +166,7 @@ def check_params(est, extra):
     if hasattr(est, "class_balanced"):  # the classifier's
         _check_bool("class_balanced", est.class_balanced)
     _positive("n_reference", est.n_reference, numbers.Integral)
+    _check_canaries(est.canaries)
     resolve_device(est.device)
     _check_workers(est)
     _check_callbacks(est.callbacks)

@@ -32,6 +32,7 @@ class LossValRegressor(RegressorMixin, _BaseLossVal):
         ot_scaling="quantile",
         label_weight=0.0,
         n_reference=256,
+        canaries=0.0,
         standardize=True,
         positive_weights=True,
         record_history=False,

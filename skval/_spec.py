@@ -68,6 +68,7 @@ class Prepared:
     cost_scale: float
     seed: int                      # seeds the network, the shuffling and the OT blocks
     row_index: object              # a DataFrame's index, or None
+    n_canaries: int = 0            # canaries of each kind after the rows (skval._canary)
 
 
 def reference_position(training_rows, rows):

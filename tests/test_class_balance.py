@@ -99,9 +99,13 @@ def test_class_balanced_parameter():
     X, y = load_breast_cancer(return_X_y=True)
     with pytest.raises(TypeError, match="class_balanced must be True or False, got 'yes'"):
         LossValClassifier(class_balanced="yes").fit(X, y)
-    on = LossValClassifier(max_epochs=1, class_balanced=True, random_state=0).fit(X, y)
+    on = LossValClassifier(max_epochs=1, class_balanced=True, canaries=0,
+                           random_state=0).fit(X, y)
     assert on.net_.rows_.n_classes == 2
     assert on.net_.rows_.class_counts.sum() == len(y)  # one epoch: every label once
+    with_canaries = LossValClassifier(max_epochs=1, class_balanced=True, random_state=0).fit(X, y)
+    # the canaries' labels are counted too: 2 x 14 of them (2.5 % of 569 rows, rounded)
+    assert with_canaries.net_.rows_.class_counts.sum() == len(y) + 28
     default = LossValClassifier(max_epochs=1, random_state=0).fit(X, y)
     assert default.net_.rows_.n_classes is None  # default: the paper's formulation
 
@@ -126,9 +130,10 @@ def rare_malignant():
 def test_rare_class_not_flagged_as_a_whole(rare_malignant):
     X, y = rare_malignant
     harm = {cb: np.mean([_minority_harm(LossValClassifier(class_balanced=cb, random_state=s)
-                                        .fit(X, y).data_values_, y) for s in (0, 1)])
+                                        .fit(X, y).weights_, y) for s in (0, 1)])
             for cb in (False, True)}
-    # the paper's formulation fills the lowest 10% with the clean rare class (harm near 10)
+    # the paper's formulation fills the lowest 10% of the weights with the clean rare class
+    # (harm near 10); class_balanced adjusts the losses the weights are trained on
     assert harm[False] > 8
     assert harm[True] < 5
 

@@ -58,9 +58,22 @@ def batch_sizes(n, X_val=False, **params):
     (5000, True, "auto", 50),   # ... then n // 100
 ])
 def test_batch_sizes(n, X_val, batch_size, expected):
-    sizes = batch_sizes(n, X_val, batch_size=batch_size)
+    sizes = batch_sizes(n, X_val, batch_size=batch_size, canaries=0)
     assert sizes[0] == expected
     assert sum(sizes) == n and max(sizes) == expected
+
+
+@pytest.mark.parametrize("n, canaries, expected_count", [
+    (250, 0.025, 10),   # at least 10 canaries of each kind
+    (1000, 0.025, 25),  # 2.5 % of the rows
+    (199, 0.025, 0),    # too few rows to spare 2 x 10 (a tenth of the rows at most)
+    (200, 0.025, 10),
+    (1000, 0.0, 0),
+])
+def test_an_epoch_covers_the_canaries_at_the_rows_batch_size(n, canaries, expected_count):
+    sizes = batch_sizes(n, False, canaries=canaries)
+    assert sum(sizes) == n + 2 * expected_count
+    assert max(sizes) == 32  # "auto" on the user's n rows, canaries or not
 
 
 class Fixed(nn.Module):
@@ -180,12 +193,12 @@ def test_rows_clipped_at_zero_rank_below_zero_by_how_far_they_were_pushed():
     y[:20] = 1 - y[:20]
     clf = LossValClassifier(hidden_layer_sizes=(16,), max_epochs=5, weight_lr=0.3,
                             random_state=0).fit(X, y)
-    clipped = clf.data_values_ <= 0
-    below = clf.data_values_[clf.data_values_ < 0]
+    clipped = clf.weights_ <= 0
+    below = clf.weights_[clf.weights_ < 0]
     assert len(below) >= 0.8 * clipped.sum() >= 5
     assert np.all(-1e-3 < below)
     assert len(np.unique(below)) == len(below)
-    assert clf.data_values_[~clipped].min() > 0
+    assert clf.weights_[~clipped].min() > 0
 
 
 class TrainingFlags(nn.Module):

@@ -40,7 +40,10 @@ TIMEOUT_S = 60
 # 513 rows: shards of 257 and 256 rows; batch_size=32 gives each process 16 rows per step,
 # which cut the shards into 17 and 16 batches.
 N_ROWS, STEPS = 513, 17
-PARAMS = {"max_epochs": 3, "batch_size": 32, "random_state": 0, "record_history": True}
+# the sharding machinery on the user's rows alone (canaries are rows like any other:
+# test_fitted_estimator_is_ordinary and the torchrun test fit with them)
+PARAMS = {"max_epochs": 3, "batch_size": 32, "random_state": 0, "record_history": True,
+          "canaries": 0}
 
 
 def _spawned_children():
@@ -147,6 +150,8 @@ def test_fitted_estimator_is_ordinary(two_process_fit, flipped_cancer):
     assert type(est.net_) is LossValNet
     assert not isinstance(est.net_.module_, nn.parallel.DistributedDataParallel)
     assert est.data_values_.shape == (len(X),) and est.evidence_.shape == (len(X), 2)
+    assert len(est.net_.rows_.weights) == len(X) + 2 * 14  # the canaries, trained and left out
+    assert est.noise_shares_[0] > 0.1 > est.noise_shares_[1]  # 20 % of the labels flipped
     assert auroc(est.data_values_, flipped) > 0.8  # the values are in the user's row order
     assert est.score(X, y_clean) > 0.85
     loaded = pickle.loads(pickle.dumps(est))
@@ -312,7 +317,7 @@ def test_torchrun_two_processes(tmp_path, flipped_cancer):
     assert table.shape == (200, 4)
     np.testing.assert_array_equal(table[:, 0], np.arange(200))
     np.testing.assert_allclose(table[:, 1], est.data_values_, rtol=1e-7)
-    assert est._distributed_stats["shard_sizes"] == [100, 100]
+    assert est._distributed_stats["shard_sizes"] == [110, 110]  # and 2 x 10 canaries
     assert est.predict(np.load(data)[:5, :-1]).shape == (5,)
 
 
@@ -354,7 +359,8 @@ def test_the_assembled_net_keeps_the_whole_run_state(balanced_bare_callback_fit,
     one = LossValClassifier(max_epochs=2, class_balanced=True, random_state=0).fit(X[:200], y[:200])
     for fit in (est, one):
         rows = fit.net_.rows_
-        assert rows.class_counts.sum() == fit.n_epochs_ * 200  # every label of every epoch
+        # every label of every epoch: 200 rows and 2 x 10 canaries
+        assert rows.class_counts.sum() == fit.n_epochs_ * 220
         assert (rows.evidence_sq > 0).all() and rows.evidence_steps > 0  # the evidence scales
         assert rows.update.steps == rows.evidence_steps  # the weights' update state
         assert rows.update.exp_avg.abs().sum() > 0

@@ -75,6 +75,8 @@ def test_reference_is_independent_of_a_same_seeded_corruption():
     Xn, _, noisy = inject_noise(X, y, kind="feature", rate=0.2, random_state=0)  # 280 rows
     clf = LossValClassifier(max_epochs=10, random_state=0).fit(Xn, y)
     in_reference = (clf.net_.criterion_.reference_position >= 0).numpy()
+    assert not in_reference[len(y):].any()  # never a canary (appended after the rows)
+    in_reference = in_reference[:len(y)]
     assert in_reference.sum() == 256
     share = noisy[in_reference].mean()
     assert 0.1 < share < 0.3, share  # about the 20 % of all rows; it was 100 %
@@ -91,7 +93,7 @@ def test_classifier_outputs(flipped_cancer, cancer_clf):
     np.testing.assert_array_equal(clf.predict(X[:7]), clf.classes_[proba.argmax(axis=1)])
     assert clf.n_epochs_ == 5
     assert clf.n_reference_ == 256
-    assert np.all(clf.data_values_ >= 0)
+    assert np.all(clf.weights_ >= 0)
 
 
 def test_regressor_keeps_target_shape(diabetes, diabetes_reg):
@@ -193,7 +195,7 @@ def test_weight_history(diabetes, diabetes_reg):
     X, y = diabetes
     reg = LossValRegressor(max_epochs=4, record_history=True, random_state=0).fit(X, y)
     assert reg.weight_history_.shape == (4, len(X))
-    np.testing.assert_allclose(reg.weight_history_[-1], reg.data_values_, rtol=1e-6)
+    np.testing.assert_allclose(reg.weight_history_[-1], reg.weights_, rtol=1e-6)
     assert not hasattr(diabetes_reg, "weight_history_")  # LossValRegressor(**FAST), no history
 
 
@@ -269,7 +271,7 @@ def test_custom_module_instance_not_modified(diabetes):
 def test_weight_lr_is_separate(diabetes, weight_update):
     X, y = diabetes
     frozen = LossValRegressor(weight_lr=1e-12, weight_update=weight_update, **FAST).fit(X, y)
-    np.testing.assert_allclose(frozen.data_values_, 1.0, atol=1e-6)
+    np.testing.assert_allclose(frozen.weights_, 1.0, atol=1e-6)
     groups = frozen.net_.optimizer_.param_groups
     weights = frozen.net_.rows_.weights
     update = frozen.net_.rows_.update

@@ -56,7 +56,7 @@ def test_row_batches_follow_a_batch_sampler_and_draw_from_the_global_rng_like_th
 
 def test_the_history_records_every_batch_and_the_epoch_loss(data):
     X, y = data
-    est = LossValClassifier(max_epochs=2, batch_size=32, random_state=0).fit(X, y)
+    est = LossValClassifier(max_epochs=2, batch_size=32, canaries=0, random_state=0).fit(X, y)
     history = est.net_.history
     for epoch in history:
         batches = epoch["batches"]
@@ -89,7 +89,7 @@ class _Counter(Callback):
 
 def test_a_callback_that_listens_to_batch_events_gets_every_one(data):
     X, y = data
-    est = LossValClassifier(max_epochs=2, batch_size=50, random_state=0,
+    est = LossValClassifier(max_epochs=2, batch_size=50, canaries=0, random_state=0,
                             callbacks=[("count", _Counter())]).fit(X, y)
     counter = dict(est.net_.callbacks_)["count"]
     assert counter.counts == {"begin": 6, "end": 6, "grad": 6}

@@ -134,7 +134,7 @@ def test_keyboard_interrupt_keeps_values_so_far(flipped_cancer, cancer_clf_histo
     assert record[0].filename == __file__  # the warning points at the user's call of fit
     assert est.n_epochs_ == 3
     assert est.weight_history_.shape == (3, len(X))
-    np.testing.assert_allclose(est.data_values_, est.weight_history_[-1])
+    np.testing.assert_allclose(est.weights_, est.weight_history_[-1])
     assert est.predict(X).shape == (len(X),)
     # the values are those of a run stopped after 3 epochs
     three = cancer_clf_history  # LossValClassifier(max_epochs=3, record_history=True, random_state=0)

@@ -59,7 +59,7 @@ def test_the_network_is_trained_on_the_standardised_features(ot_scaling, standar
     X, y = heavy_tailed()
     RecordingNet.seen = []
     LossValClassifier(RecordingNet, max_epochs=2, batch_size=30, ot_scaling=ot_scaling,
-                      standardize=standardize, random_state=0).fit(X, y)
+                      standardize=standardize, canaries=0, random_state=0).fit(X, y)
     expected = (X - X.mean(axis=0)) / X.std(axis=0) if standardize else X
     batches = RecordingNet.seen
     assert sum(len(b) for b in batches) == 2 * len(X)  # every row once per epoch
@@ -165,10 +165,10 @@ def test_the_lazy_batch_update_gives_the_eager_rules_weights_in_a_real_fit():
     lazy = LossValClassifier(weight_update="batch", **params).fit(X, y)
     eager = LossValClassifier(weight_update="row", **params).fit(X, y)
     assert eager.net_.rows_.update.optimizer.weight_steps == 3 * 128 // 16  # it moved the weights
-    moved = np.abs(eager.data_values_ - 1).max()
+    moved = np.abs(eager.weights_ - 1).max()
     assert moved > 0.1  # far enough for a lost replay to show
     np.testing.assert_allclose(lazy.weight_history_, eager.weight_history_, rtol=0, atol=1e-4)
-    np.testing.assert_allclose(lazy.data_values_, eager.data_values_, rtol=0, atol=1e-4)
+    np.testing.assert_allclose(lazy.weights_, eager.weights_, rtol=0, atol=1e-4)
 
 
 # ----------------------------------------------------------------------------- removal_curve

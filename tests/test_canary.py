@@ -1,0 +1,194 @@
+"""Canary rows (skval._canary): how many, what they are, what they estimate, the value."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.stats import spearmanr
+from sklearn.datasets import load_breast_cancer
+
+from skval import LossValClassifier, LossValRegressor
+from skval._canary import calibrated_values, canary_count, make_canaries, noise_shares
+from skval.evaluation import auroc, inject_noise
+
+
+@pytest.mark.parametrize("n_rows, share, expected", [
+    (1000, 0.025, 25), (398, 0.025, 10), (200, 0.025, 10), (199, 0.025, 0),
+    (10_000, 0.0, 0), (10_000, 0.1, 1000), (1000, 0.5, 500),  # no floor: as asked
+])
+def test_canary_count(n_rows, share, expected):
+    assert canary_count(n_rows, share) == expected
+
+
+def _nearest(X, rows):
+    return np.argmin(((X[None, :, :] - rows[:, None, :]) ** 2).sum(axis=2), axis=1)
+
+
+def test_label_canaries_change_the_class_and_feature_canaries_the_features():
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(300, 5)) * [1, 10, 100, 0.1, 1]
+    target = rng.randint(0, 3, size=300)
+    X_before, target_before = X.copy(), target.copy()
+    X_canary, target_canary = make_canaries(X, target, 3, 20, np.random.RandomState(1))
+    np.testing.assert_array_equal(X, X_before)  # inputs untouched
+    np.testing.assert_array_equal(target, target_before)
+    assert X_canary.shape == (40, 5) and target_canary.shape == (40,)
+    assert X_canary.dtype == X.dtype and target_canary.dtype == target.dtype
+    # label canaries: a jittered copy of a row (a twentieth of each scale), another class
+    source = _nearest(X / X.std(0), X_canary[:20] / X.std(0))
+    jitter = (X_canary[:20] - X[source]) / X.std(0)
+    assert 0.01 < np.abs(jitter).mean() < 0.1
+    assert np.all(target_canary[:20] != target[source]) and set(target_canary) <= {0, 1, 2}
+    # feature canaries: the row's target, its features moved by about one scale each
+    moved = np.abs(X_canary[20:] - X[_nearest(X / X.std(0), X_canary[20:] / X.std(0))]) / X.std(0)
+    assert 0.3 < moved.mean() < 1.5
+
+
+def test_regression_label_canaries_take_other_rows_targets():
+    rng = np.random.RandomState(0)
+    X, target = rng.normal(size=(200, 3)), rng.normal(size=(200, 2)).astype(np.float32)
+    X_canary, target_canary = make_canaries(X, target, None, 10, np.random.RandomState(0))
+    assert target_canary.shape == (20, 2) and target_canary.dtype == np.float32
+    rows = [np.flatnonzero((target == t).all(axis=1)) for t in target_canary]
+    assert all(len(r) == 1 for r in rows)  # every canary target is some row's whole target
+    source = _nearest(X, X_canary[:10])
+    assert not np.any(np.concatenate(rows[:10]) == source)  # never the row's own
+
+
+def _synthetic_run(n=4000, label=0.10, feature=0.05, count=100, seed=0):
+    """Evidence of rows (clean, label-corrupted, feature-corrupted) and of their canaries:
+    clean N(0, 1) on both sides; a wrong label +4 on the label side; corrupted features
+    +4 on the feature side and +2 on the label side."""
+    rng = np.random.RandomState(seed)
+
+    def draw(k, shift):
+        return rng.normal(size=(k, 2)) + shift
+
+    n_label, n_feature = int(label * n), int(feature * n)
+    rows = np.vstack([draw(n - n_label - n_feature, [0, 0]), draw(n_label, [4, 0]),
+                      draw(n_feature, [2, 4])])
+    kind = np.r_[np.zeros(n - n_label - n_feature), np.ones(n_label), 2 * np.ones(n_feature)]
+    evidence = np.vstack([rows, draw(count, [4, 0]), draw(count, [2, 4])])
+    return evidence, kind
+
+
+@pytest.mark.parametrize("label, feature", [(0.10, 0.05), (0.2, 0.0), (0.0, 0.15), (0.0, 0.0)])
+def test_noise_shares_recover_the_mix(label, feature):
+    evidence, _ = _synthetic_run(label=label, feature=feature)
+    shares = noise_shares(evidence, 4000, 100)
+    np.testing.assert_allclose(shares, [label, feature], atol=0.03)
+
+
+def test_the_value_ranks_like_the_side_of_the_noise_present():
+    for label, feature, side in [(0.2, 0.0, 0), (0.0, 0.2, 1)]:
+        evidence, kind = _synthetic_run(label=label, feature=feature)
+        noisy = kind > 0
+        values = calibrated_values(evidence, 4000, 100, noise_shares(evidence, 4000, 100))
+        assert values.shape == (4000,) and np.isfinite(values).all()
+        assert auroc(values, noisy) > auroc(-evidence[:4000, side], noisy) - 0.005
+        if side == 0:  # the plain sum of the sides adds the feature side's spread
+            assert auroc(values, noisy) > auroc(-evidence[:4000].sum(axis=1), noisy) + 0.01
+    evidence, kind = _synthetic_run(label=0.1, feature=0.1)
+    values = calibrated_values(evidence, 4000, 100, noise_shares(evidence, 4000, 100))
+    assert auroc(values, kind > 0) > 0.97  # a mix: either side's corruption is found
+
+
+def test_a_side_whose_canaries_do_not_stand_out_orders_nothing():
+    evidence, _ = _synthetic_run(label=0.2, feature=0.0)
+    evidence[4000 + 100:, 1] = np.random.RandomState(3).normal(size=100) - 1  # below the rows
+    values = calibrated_values(evidence, 4000, 100, np.array([0.2, 0.2]))
+    # the feature side gets no slope: only the label side orders the rows
+    assert spearmanr(values, -evidence[:4000, 0]).statistic > 0.999
+
+
+@pytest.fixture(scope="module")
+def cancer_fits():
+    X, y = load_breast_cancer(return_X_y=True)
+    fits = {}
+    for kind in ("label", "feature"):
+        Xn, yn, noisy = inject_noise(X, y, kind=kind, rate=0.2, random_state=0)
+        fits[kind] = LossValClassifier(random_state=0).fit(Xn, yn), noisy
+    return fits
+
+
+def test_the_classifier_estimates_the_noise_and_values_like_its_side(cancer_fits):
+    for kind, side in (("label", 0), ("feature", 1)):
+        clf, noisy = cancer_fits[kind]
+        assert clf.data_values_.shape == clf.weights_.shape == (569,)
+        assert clf.evidence_.shape == (569, 2) and len(clf.net_.rows_.weights) == 569 + 28
+        assert clf.noise_shares_[side] > 0.08 > clf.noise_shares_[1 - side]
+        assert auroc(clf.data_values_, noisy) > auroc(-clf.evidence_[:, side], noisy) - 0.01
+    clf, noisy = cancer_fits["feature"]
+    assert auroc(clf.data_values_, noisy) > auroc(clf.weights_, noisy) + 0.03
+
+
+def test_without_canaries_the_values_are_the_weights():
+    X, y = load_breast_cancer(return_X_y=True)
+    clf = LossValClassifier(max_epochs=2, canaries=0, random_state=0).fit(X, y)
+    assert clf.noise_shares_ is None and len(clf.net_.rows_.weights) == len(y)
+    np.testing.assert_array_equal(clf.data_values_, clf.weights_)
+    reg = LossValRegressor(max_epochs=2, random_state=0).fit(X, y.astype(float))
+    assert reg.canaries == 0.0 and reg.noise_shares_ is None  # off by default in regression
+    np.testing.assert_array_equal(reg.data_values_, reg.weights_)
+
+
+def test_canaries_in_regression_when_asked():
+    X, y = load_breast_cancer(return_X_y=True)
+    reg = LossValRegressor(max_epochs=2, canaries=0.05, random_state=0).fit(X, y.astype(float))
+    assert reg.noise_shares_.shape == (2,) and len(reg.net_.rows_.weights) == len(y) + 2 * 28
+    assert reg.data_values_.shape == (len(y),) and np.isfinite(reg.data_values_).all()
+
+
+def test_canaries_on_a_table_with_categories_and_missing_values():
+    rng = np.random.RandomState(0)
+    frame = pd.DataFrame({"x": rng.normal(size=300), "city": rng.choice(["a", "b", "c"], 300),
+                          "z": np.where(rng.rand(300) < 0.1, np.nan, rng.normal(size=300))},
+                         index=pd.RangeIndex(1000, 1300))
+    y = (frame["x"] + (frame["city"] == "a") > 0.5).astype(int)
+    clf = LossValClassifier(max_epochs=3, random_state=0).fit(frame, y)
+    assert len(clf.net_.rows_.weights) == 300 + 2 * 10
+    assert clf.values_series().index.equals(frame.index)
+
+
+@pytest.mark.parametrize("value, error, message", [
+    (True, TypeError, "canaries must be a number in [0, 0.5], got True."),
+    ("0.1", TypeError, "canaries must be a number in [0, 0.5], got '0.1'."),
+    (-0.1, ValueError, "canaries must be a number in [0, 0.5], got -0.1."),
+    (0.6, ValueError, "canaries must be a number in [0, 0.5], got 0.6."),
+])
+def test_bad_canaries_are_refused(value, error, message):
+    X, y = load_breast_cancer(return_X_y=True)
+    with pytest.raises(error, match=message.replace("[", r"\[").replace(".", r"\.")):
+        LossValClassifier(canaries=value).fit(X, y)
+
+
+class _Estimate:
+    """A valuer with nothing but a noise estimate."""
+
+    def __init__(self, shares):
+        self.noise_shares_ = None if shares is None else np.asarray(shares)
+
+
+def test_the_2_means_cut_keeps_at_most_the_estimated_noise():
+    from skval._guard import within_noise_estimate
+
+    values = np.r_[np.linspace(-5, -4, 30), np.linspace(0, 1, 170)]  # 2-means: the 30 lowest
+    removed = values < -3
+    capped = within_noise_estimate(_Estimate([0.04, 0.06]), values, removed)
+    np.testing.assert_array_equal(np.flatnonzero(capped), np.arange(20))  # 10 % of 200, lowest
+    assert not within_noise_estimate(_Estimate([0.0, 0.0]), values, removed).any()  # clean
+    np.testing.assert_array_equal(within_noise_estimate(_Estimate([0.5, 0.0]), values, removed),
+                                  removed)  # never adds rows
+    for valuer, cut in ((_Estimate(None), "kmeans"), (_Estimate([0.0, 0.01]), 0.15),
+                        (_Estimate([0.0, 0.01]), 30)):  # no canaries, or the user's own cut
+        np.testing.assert_array_equal(within_noise_estimate(valuer, values, removed, cut), removed)
+
+
+def test_the_cleaner_removes_at_most_the_estimated_noise(cancer_fits):
+    from skval import LossValCleaner
+
+    X, y = load_breast_cancer(return_X_y=True)
+    Xn, yn, flipped = inject_noise(X, y, kind="label", rate=0.2, random_state=0)
+    cleaner = LossValCleaner(cancer_fits["label"][0]).fit(Xn, yn)  # the fitted valuer, reused
+    removed = np.setdiff1d(np.arange(len(yn)), cleaner.sample_indices_)
+    assert 0 < len(removed) <= round(len(yn) * cleaner.estimator_.noise_shares_.sum())
+    assert flipped[removed].mean() > 0.9
