@@ -38,7 +38,8 @@ _CUT_DOC = """cut : "kmeans", float in (0, 1) or int >= 0, default="kmeans"
         exact 1-D 2-means split of the values (none when all values are equal),
         and of it at most as many rows as the valuer estimates corrupted
         (``n_samples * sum(noise_shares_)``, the lowest-valued, when the valuer
-        has canaries); a float, that fraction of the rows with the lowest values;
+        has canaries; not in the wide cut, ``veto="agree"``, whose candidates
+        ``CleanedEstimator``'s cross-validation checks); a float, that fraction of the rows with the lowest values;
         an int, that many rows with the lowest values."""
 
 _SHARE_DOC = """max_class_share : float in [0, 1), default=0.5
@@ -205,7 +206,8 @@ class LossValCleaner(BaseEstimator):
         label above that label's mean probability and the evidence is not on the
         label side; regression: the target lies beyond its prediction on the
         prediction's side of the median), a wider cut for a caller that checks
-        it (``CleanedEstimator``'s inner cross-validation). ``None``: no veto.
+        it (``CleanedEstimator``'s inner cross-validation), which the noise
+        estimate does not cap either (``cut``). ``None``: no veto.
         Whatever ``veto``, every class keeps at least half of its rows.
     random_state : int, RandomState instance or None, default=None
         Seeds the default valuer (a given ``estimator`` keeps its own).

@@ -31,9 +31,10 @@ without being wrong. The guards take them back out of the cut, never add any:
   so a genuine extreme keeps a large residual that is shrinkage, not a wrong
   target.
 
-- **the noise estimate**: a 2-means cut keeps at most as many rows as the valuer's
-  canaries say are corrupted (``noise_shares_`` summed, times the rows), the
-  lowest-valued ones. The 2-means split of the values does not know how much
+- **the noise estimate** (not with the wide veto, whose candidates a
+  cross-validation checks): a 2-means cut keeps at most as many rows as the
+  valuer's canaries say are corrupted (``noise_shares_`` summed, times the rows),
+  the lowest-valued ones. The 2-means split of the values does not know how much
   noise there is; where the run cannot tell noise from signal (hard or
   imbalanced tables) the canaries do not stand out and the estimate is small,
   and on a clean table it is about 0.
@@ -268,8 +269,10 @@ def guarded_cut(valuer, X, y, values, groups, cut="kmeans", max_class_share=0.5,
                 prediction=None):
     """The rows the guarded cut removes: the cut and its caps, the veto, the floor.
 
-    The caps: per class (``max_class_share``) and, for a 2-means cut, the noise
-    estimate (``within_noise_estimate``).
+    The caps: per class (``max_class_share``) and, for a 2-means cut under the
+    strict veto or none, the noise estimate (``within_noise_estimate``; the wide
+    cut, ``veto="agree"``, gives a cross-validation its candidates and is not
+    capped).
 
     Parameters
     ----------
@@ -298,8 +301,9 @@ def guarded_cut(valuer, X, y, values, groups, cut="kmeans", max_class_share=0.5,
     removed : ndarray of bool, shape (n_samples,)
         The rows to remove.
     """
-    removed = within_noise_estimate(valuer, values, rows_to_remove(values, groups, cut,
-                                                                   max_class_share), cut)
+    removed = rows_to_remove(values, groups, cut, max_class_share)
+    if veto != "agree":  # the wide cut is for candidates a cross-validation checks: no cap
+        removed = within_noise_estimate(valuer, values, removed, cut)
     return guard(values, removed, groups, spared_rows(valuer, X, y, veto, prediction))
 
 

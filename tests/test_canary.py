@@ -192,3 +192,25 @@ def test_the_cleaner_removes_at_most_the_estimated_noise(cancer_fits):
     removed = np.setdiff1d(np.arange(len(yn)), cleaner.sample_indices_)
     assert 0 < len(removed) <= round(len(yn) * cleaner.estimator_.noise_shares_.sum())
     assert flipped[removed].mean() > 0.9
+
+
+def test_the_wide_cut_for_a_cross_validation_is_not_capped(cancer_fits):
+    import copy
+
+    from skval._guard import guard, guarded_cut, spared_rows
+    from skval._selection import class_groups, rows_to_remove
+
+    X, y = load_breast_cancer(return_X_y=True)
+    Xn, yn, _ = inject_noise(X, y, kind="label", rate=0.2, random_state=0)
+    clf = copy.copy(cancer_fits["label"][0])
+    clf.noise_shares_ = np.array([0.05, 0.0])  # an estimate below what the cuts take
+    values, groups = clf.data_values_, class_groups(yn, True)
+    wide = guarded_cut(clf, Xn, yn, values, groups, veto="agree")
+    plain = guard(values, rows_to_remove(values, groups), groups,
+                  spared_rows(clf, Xn, yn, "agree"))
+    np.testing.assert_array_equal(wide, plain)
+    assert wide.sum() > 28  # more than 5 % of 569 rows: not capped
+    for veto in ("doubt", None):
+        strict = guarded_cut(clf, Xn, yn, values, groups, veto=veto)
+        assert 0 < strict.sum() <= 28
+        assert np.all(values[strict] <= np.sort(values)[27])  # among the 28 lowest
