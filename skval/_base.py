@@ -64,10 +64,11 @@ class _BaseLossVal(TableInputMixin, IssuesMixin, ValuesMixin, BaseEstimator):
     ``fit`` runs in named steps: check the parameters and the data
     (``_validate``), standardise (``_fit_scaler``), build the features the OT
     cost compares (``_fit_cost_features``), choose the reference rows
-    (``_choose_reference``), scale the OT cost (``_cost_scale``) (together
-    ``_prepare``), describe the net (``_net_spec``), train it (a trainer:
-    ``skval._train.train_local``, or ``skval._distributed`` on several processes;
-    both return a ``FitResult``) and store the results (``_store_results``).
+    (``_choose_reference``), scale the OT cost (``_cost_scale``), append the
+    canary rows (``_with_canaries``) (together ``_prepare``), describe the net
+    (``_net_spec``), train it (a trainer: ``skval._train.train_local``, or
+    ``skval._distributed`` on several processes; both return a ``FitResult``) and
+    store the results (``_store_results``).
 
     A subclass must provide:
 
@@ -151,7 +152,7 @@ class _BaseLossVal(TableInputMixin, IssuesMixin, ValuesMixin, BaseEstimator):
         return self
 
     def _prepare(self, X, y, X_val, y_val, random_state=None):
-        """Every step before the net: validate, standardise, cost features, reference, scale."""
+        """Every step before the net: validate, standardise, cost features, reference, canaries."""
         row_index = X.index if hasattr(X, "columns") else None  # DataFrame rows keep their labels
         X, y, X_val, y_val = self._validate(X, y, X_val, y_val)
         target, n_outputs = self._encode_target(y)

@@ -1,11 +1,11 @@
 """Canary rows: known-corrupted copies trained beside the rows, to read the run's evidence.
 
 A fit with ``canaries > 0`` appends ``2 * m`` rows to the training rows (``m`` =
-``canaries`` times the rows, at least ``MIN_CANARIES``: see ``canary_count``): ``m`` *label canaries*,
-copies of random rows (features jittered by a twentieth of each feature's scale)
-given another class, or another row's target in regression; and ``m`` *feature
-canaries*, copies of random rows with Gaussian noise of each feature's own scale
-added, their targets kept. They train like any row, in the same run; afterwards
+``canaries`` times the rows, at least ``MIN_CANARIES``: see ``canary_count``):
+``m`` *label canaries*, copies of random rows (features jittered by a twentieth
+of each feature's scale) given another class, or another row's target in
+regression; and ``m`` *feature canaries*, copies of random rows with Gaussian
+noise of each feature's own scale added, their targets kept. They train like any row, in the same run; afterwards
 their evidence is known to come from one kind of corruption, which calibrates
 the two sides of ``evidence_`` (column 0 the label side, 1 the feature side):
 
@@ -40,7 +40,7 @@ LABEL, FEATURE = 0, 1
 
 
 def canary_count(n_rows, share):
-    """Canaries of each kind for ``n_rows`` rows: ``round(share * n_rows)``, at least ``MIN_CANARIES``.
+    """Canaries of each kind: ``round(share * n_rows)``, at least ``MIN_CANARIES``.
 
     0 when ``share`` is 0, or when the floor of ``MIN_CANARIES`` would make the
     canaries of both kinds more than a tenth of the rows (under 200 rows: the

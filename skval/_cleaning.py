@@ -39,8 +39,9 @@ _CUT_DOC = """cut : "kmeans", float in (0, 1) or int >= 0, default="kmeans"
         and of it at most as many rows as the valuer estimates corrupted
         (``n_samples * sum(noise_shares_)``, the lowest-valued, when the valuer
         has canaries; not in the wide cut, ``veto="agree"``, whose candidates
-        ``CleanedEstimator``'s cross-validation checks); a float, that fraction of the rows with the lowest values;
-        an int, that many rows with the lowest values."""
+        ``CleanedEstimator``'s cross-validation checks); a float, that fraction
+        of the rows with the lowest values; an int, that many rows with the
+        lowest values."""
 
 _SHARE_DOC = """max_class_share : float in [0, 1), default=0.5
         Most of a class that is removed (its lowest-valued candidates first):

@@ -149,8 +149,9 @@ _CANARIES = """    canaries : float in [0, 0.5], default={default}
 _REGRESSION_CANARIES_NOTE = """ Off by default in regression: residuals
         of clean rows are heavy-tailed on real targets, so the label canaries
         (another row's target) do not stand out from them, the label share is
-        overestimated (on the wage table 0.46-0.69 with a fifth of the
-        targets swapped, 0.28-0.46 with none swapped) and the values trail the weights (BENCHMARKS section 1)."""
+        overestimated (on the wage table 0.46-0.69 with a fifth of the targets
+        swapped, 0.28-0.46 with none swapped) and the values trail the weights
+        (BENCHMARKS section 1)."""
 
 
 def parameters_doc(hidden, activation, classifier=False):
