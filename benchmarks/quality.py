@@ -153,7 +153,8 @@ IMBALANCE_RATIO = 0.5  # ... and at most this fraction of a balanced class's sha
 FIELDS = ["task", "kind", "noise", "rate", "val_noise", "seed", "method", "n_train", "n_noisy",
           "f1", "auroc", "seconds", "score", "hgb_base", "linear_base", "hgb_gain",
           "linear_gain", "hgb_oracle_gain", "linear_oracle_gain", "minority_harm",
-          "n_cut", "noisy_cut", "hgb_cut_gain", "linear_cut_gain"]
+          "n_cut", "noisy_cut", "hgb_cut_gain", "linear_cut_gain", "label_share",
+          "feature_share"]
 
 
 # ----------------------------------------------------------------------------- skval
@@ -208,6 +209,8 @@ METHODS = {"skval": skval_values, "skval+val": skval_val_values, "skval weights"
            "skval label side": skval_label_side, "skval feature side": skval_feature_side, **PEERS}
 # methods with a decision of their own: the rows it removes, refitted as the k lowest are
 CUTS = {"skval": skval_cut}
+# methods that estimate how much noise there is: (label share, feature share) or None
+SHARES = {"skval": lambda p: _skval_fit(p).noise_shares_}
 
 
 # ----------------------------------------------------------------------------- running
@@ -246,6 +249,9 @@ def run_method(name, problem, noisy, refits=None):
         return out
     values = np.asarray(values, dtype=np.float64)
     out["seconds"] = seconds
+    shares = SHARES[name](problem) if name in SHARES else None
+    if shares is not None:
+        out["label_share"], out["feature_share"] = shares
     if refits is None:
         out["minority_harm"] = minority_harm(values, problem.y)
         return out

@@ -17,13 +17,14 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 from torch import nn
 
-from ._canary import calibrated_values, canary_count, make_canaries, noise_shares
+from ._canary import (MAX_SHARE, calibrated_values, canary_count, implausible_sides,
+                      make_canaries, noise_shares)
 from ._distributed import train_on_processes
 from ._mlp import MLP
 from ._params import EXTRA_PREFIXES, check_params, hidden_sizes, resolve_device
 from ._issues import IssuesMixin
 from ._results import ValuesMixin
-from ._run_warnings import warn_if_flat, warn_if_interrupted
+from ._run_warnings import warn_if_canaries_blend_in, warn_if_flat, warn_if_interrupted
 from ._tabular import TableInputMixin, needs_encoding
 from ._spec import (LossSpec, NetSpec, Prepared, Reference, RowSpec, batch_size_for,
                     reference_position)
@@ -309,7 +310,10 @@ class _BaseLossVal(TableInputMixin, IssuesMixin, ValuesMixin, BaseEstimator):
         self.weights_, self.evidence_ = weights[:n_rows], evidence[:n_rows]
         self.noise_shares_, self.data_values_ = None, self.weights_
         if prep.n_canaries:
-            self.noise_shares_ = noise_shares(evidence, n_rows, prep.n_canaries)
+            shares = noise_shares(evidence, n_rows, prep.n_canaries)
+            blend_in = implausible_sides(shares)
+            warn_if_canaries_blend_in(blend_in, shares)
+            self.noise_shares_ = np.where(shares > MAX_SHARE, 0.0, shares)
             self.data_values_ = calibrated_values(evidence, n_rows, prep.n_canaries,
                                                   self.noise_shares_)
         if self.record_history:

@@ -35,6 +35,9 @@ from scipy.optimize import nnls
 from sklearn.linear_model import LogisticRegression
 
 MIN_CANARIES = 10
+# Most of the rows corrupted one way cannot be told from the canaries: a larger estimate
+# means that side's canaries blend in with the rows (LossVal, too, needs most rows clean).
+MAX_SHARE = 0.5
 _JITTER = 0.05
 LABEL, FEATURE = 0, 1
 
@@ -142,6 +145,16 @@ def noise_shares(evidence, n_rows, count):
     observed = np.array([_beyond(rows[:, side], thresholds[side]) for side in (LABEL, FEATURE)])
     shares, _ = nnls(reached, observed)
     return np.clip(shares, 0.0, 1.0)
+
+
+def implausible_sides(shares):
+    """The sides (``"label"``, ``"feature"``) whose share is above ``MAX_SHARE``.
+
+    There the side's canaries do not stand out from the rows (a clean table's
+    ordinary rows reach as far as the corrupted copies), so the share says nothing;
+    the caller sets it to 0 and says so.
+    """
+    return [name for name, share in zip(("label", "feature"), shares) if share > MAX_SHARE]
 
 
 def _side_log_odds(squashed, n_rows, canaries):

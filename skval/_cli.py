@@ -229,6 +229,10 @@ def main(argv=None):
     report = _report(estimator, X, y, args)  # indexed by the row's position in the file
     _save_values(report, frame, ids, output)
     print(f"{task}: valued {len(report)} rows of {args.csv} -> {output}")
+    if estimator.noise_shares_ is not None:
+        label_share, feature_share = estimator.noise_shares_
+        print(f"the run estimates {label_share:.0%} of the labels wrong and {feature_share:.0%} "
+              "of the rows' features corrupted (its canary rows)")
     worst = estimator.worst_rows(frame.drop(columns=[args.target]), y, k=args.top, issues=report)
     shown = list(report.columns[:4]) + ["given_label", "target"]  # already in worst
     extra = report.loc[worst.index].drop(columns=shown, errors="ignore")

@@ -190,7 +190,9 @@ COMMON_ATTRIBUTES = """
         the benchmark's classification tables with a fifth of the rows corrupted
         one way, 0.12-0.19 of that kind on average and 0.01-0.03 of the other,
         0.01-0.50 for a single table; on clean real tables at most 0.03 (0.08 of
-        features on a clean Gaussian one). None without
+        features on a clean Gaussian one). A side whose estimate exceeds one half
+        (its canaries blend in with the rows, as the feature side may on a table
+        of few or discrete features) gets 0, with a warning. None without
         canaries.
     net_ : skorch.NeuralNet
         The trained net; ``net_.module_`` is the network, ``net_.rows_`` (a

@@ -1,4 +1,5 @@
-"""Warnings about what a fit's run did: fewer epochs than asked, values that never moved."""
+"""Warnings about what a fit's run did: fewer epochs than asked, values that never moved,
+canaries that blend in with the rows."""
 
 from __future__ import annotations
 
@@ -60,3 +61,24 @@ def warn_if_flat(values, history):
         "use a reference set distinct from the batches, a smaller batch_size, more epochs "
         "or a larger weight_lr.",
         RuntimeWarning, stacklevel=5)  # fit -> _fit -> _store_results -> here
+
+
+def warn_if_canaries_blend_in(sides, shares):
+    """Warn that ``sides`` got a share of 0: their canaries did not stand out from the rows.
+
+    Parameters
+    ----------
+    sides : list of str
+        ``"label"`` and/or ``"feature"`` (``skval._canary.implausible_sides``).
+    shares : ndarray of shape (2,)
+        The estimate before those sides were set to 0.
+    """
+    if not sides:
+        return
+    said = ", ".join(f"{side} {shares[0 if side == 'label' else 1]:.0%}" for side in sides)
+    warnings.warn(
+        f"The {' and '.join(sides)} canaries did not stand out from the rows (estimated "
+        f"corrupted: {said}, more than half the rows, which the run cannot tell apart): "
+        "noise_shares_ for that side is set to 0 and data_values_ lean on the other side. "
+        "On a table with few or discrete features the feature side may not separate "
+        "corrupted rows; canaries=0 gives the LossVal weights.", UserWarning, stacklevel=5)

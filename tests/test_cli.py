@@ -1,5 +1,6 @@
 """python -m skval on CSV files with numeric and categorical columns."""
 
+import re
 import subprocess
 import sys
 
@@ -40,6 +41,10 @@ def test_cli_values_csv_with_categorical_columns(noisy_csv, tmp_path, capsys):
                  "--epochs", "30"]) == 0
     printed = capsys.readouterr().out
     assert "classification: valued 400 rows" in printed
+    # 60 of 400 labels (15 %) flipped, no feature corrupted: the canaries' estimate
+    estimate = re.search(r"the run estimates (\d+)% of the labels wrong and (\d+)% of the rows' "
+                         r"features corrupted \(its canary rows\)", printed)
+    assert 8 <= int(estimate[1]) <= 25 and int(estimate[2]) <= 5, printed
     result = pd.read_csv(out)
     # the values CSV is the get_issues report (less the target, which is in the file)
     assert list(result.columns) == ["row"] + REPORT_CLASSIFICATION
