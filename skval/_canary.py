@@ -116,11 +116,11 @@ def noise_shares(evidence, n_rows, count):
     the side's own kind; what the other kind reaches there, for example a row
     with corrupted features looking mislabelled); the two sides' equations are
     solved for the shares, non-negative. Clean rows beyond a threshold count as
-    corrupted (on the benchmark's clean real tables the estimates stay below
-    0.03; 0.08 of features on a clean Gaussian table),
+    corrupted (on the benchmark's clean imbalanced tables a total of at most
+    0.11; 0.08 of features on a clean Gaussian table),
     while corrupted rows that the network partly fitted, where there are many,
     fall short of it (on tables with a fifth of the rows corrupted one way the
-    estimate of that kind averages 0.12-0.19, 0.01-0.50 for a single table).
+    estimate of that kind averages 0.10-0.17, a single run's total 0.00-0.43).
 
     Parameters
     ----------

@@ -188,12 +188,12 @@ COMMON_ATTRIBUTES = """
         Estimated shares of the rows corrupted in their labels (targets) and in
         their features, from the canaries (see ``canaries``). A rough figure: on
         the benchmark's classification tables with a fifth of the rows corrupted
-        one way, 0.12-0.19 of that kind on average and 0.01-0.03 of the other,
-        0.01-0.50 for a single table; on clean real tables at most 0.03 (0.08 of
-        features on a clean Gaussian one). A side whose estimate exceeds one half
-        (its canaries blend in with the rows, as the feature side may on a table
-        of few or discrete features) gets 0, with a warning. None without
-        canaries.
+        one way, 0.10-0.17 of that kind on average and 0.00-0.03 of the other,
+        a single run's total 0.00-0.43; on clean imbalanced tables a total of at
+        most 0.11 (0.08 of features on a clean Gaussian one). A side whose
+        estimate exceeds one half (its canaries blend in with the rows, as the
+        feature side may on a table of few or discrete features) gets 0, with a
+        warning. None without canaries.
     net_ : skorch.NeuralNet
         The trained net; ``net_.module_`` is the network, ``net_.rows_`` (a
         ``RowState``) owns the data weights and all else the run keeps per row.

@@ -37,7 +37,8 @@ without being wrong. The guards take them back out of the cut, never add any:
   the lowest-valued ones. The 2-means split of the values does not know how much
   noise there is; where the run cannot tell noise from signal (hard or
   imbalanced tables) the canaries do not stand out and the estimate is small,
-  as on a clean table (at most 0.03 on the benchmark's clean real tables).
+  as on a clean table (a total of at most 0.11 on the benchmark's clean
+  imbalanced tables).
 
 Each rule only ever removes rows from the cut, so the guarded cut removes fewer
 rows than the plain one, never others.
