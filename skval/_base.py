@@ -17,8 +17,8 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 from torch import nn
 
-from ._canary import (MAX_SHARE, calibrated_values, canary_count, implausible_sides,
-                      make_canaries, noise_shares)
+from ._canary import (calibrated_values, canary_count, make_canaries, noise_shares,
+                      plausible_shares)
 from ._distributed import train_on_processes
 from ._mlp import MLP
 from ._params import EXTRA_PREFIXES, check_params, hidden_sizes, resolve_device
@@ -310,10 +310,9 @@ class _BaseLossVal(TableInputMixin, IssuesMixin, ValuesMixin, BaseEstimator):
         self.weights_, self.evidence_ = weights[:n_rows], evidence[:n_rows]
         self.noise_shares_, self.data_values_ = None, self.weights_
         if prep.n_canaries:
-            shares = noise_shares(evidence, n_rows, prep.n_canaries)
-            blend_in = implausible_sides(shares)
-            warn_if_canaries_blend_in(blend_in, shares)
-            self.noise_shares_ = np.where(shares > MAX_SHARE, 0.0, shares)
+            estimate = noise_shares(evidence, n_rows, prep.n_canaries)
+            self.noise_shares_ = plausible_shares(estimate)
+            warn_if_canaries_blend_in(estimate, self.noise_shares_)
             self.data_values_ = calibrated_values(evidence, n_rows, prep.n_canaries,
                                                   self.noise_shares_)
         if self.record_history:

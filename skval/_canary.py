@@ -147,14 +147,13 @@ def noise_shares(evidence, n_rows, count):
     return np.clip(shares, 0.0, 1.0)
 
 
-def implausible_sides(shares):
-    """The sides (``"label"``, ``"feature"``) whose share is above ``MAX_SHARE``.
+def plausible_shares(shares):
+    """``shares`` with 0 for a side above ``MAX_SHARE``.
 
     There the side's canaries do not stand out from the rows (a clean table's
-    ordinary rows reach as far as the corrupted copies), so the share says nothing;
-    the caller sets it to 0 and says so.
+    ordinary rows reach as far as the corrupted copies), so the share says nothing.
     """
-    return [name for name, share in zip(("label", "feature"), shares) if share > MAX_SHARE]
+    return np.where(shares > MAX_SHARE, 0.0, shares)
 
 
 def _side_log_odds(squashed, n_rows, canaries):

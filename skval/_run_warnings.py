@@ -8,6 +8,7 @@ import warnings
 import numpy as np
 
 from ._callbacks import early_stopper
+from ._selection import SOURCES
 
 
 def warn_if_interrupted(net, max_epochs):
@@ -63,19 +64,21 @@ def warn_if_flat(values, history):
         RuntimeWarning, stacklevel=5)  # fit -> _fit -> _store_results -> here
 
 
-def warn_if_canaries_blend_in(sides, shares):
-    """Warn that ``sides`` got a share of 0: their canaries did not stand out from the rows.
+def warn_if_canaries_blend_in(estimate, kept):
+    """Warn about the sides whose estimate was set to 0: their canaries blended in.
 
     Parameters
     ----------
-    sides : list of str
-        ``"label"`` and/or ``"feature"`` (``skval._canary.implausible_sides``).
-    shares : ndarray of shape (2,)
-        The estimate before those sides were set to 0.
+    estimate : ndarray of shape (2,)
+        The label and feature shares as estimated (``skval._canary.noise_shares``).
+    kept : ndarray of shape (2,)
+        The shares kept (``skval._canary.plausible_shares``).
     """
-    if not sides:
+    dropped = np.flatnonzero(kept != estimate)
+    if not len(dropped):
         return
-    said = ", ".join(f"{side} {shares[0 if side == 'label' else 1]:.0%}" for side in sides)
+    sides = [SOURCES[side] for side in dropped]  # evidence column order: label, feature
+    said = ", ".join(f"{SOURCES[side]} {estimate[side]:.0%}" for side in dropped)
     warnings.warn(
         f"The {' and '.join(sides)} canaries did not stand out from the rows (estimated "
         f"corrupted: {said}, more than half the rows, which the run cannot tell apart): "
