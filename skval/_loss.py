@@ -10,20 +10,23 @@ For a batch ``B`` with rows ``x_n``, targets ``y_n`` and weights ``w_n``::
 The weights are not the criterion's: the training step passes the batch's weights
 (``skval._rowstate.RowState`` keeps them). The cost matrix does not depend on the
 weights, so it is built without gradient. The solvers (``skval._ot``) return the
-gradient of the OT cost with respect to the masses; autograd carries it back to ``w``
-through the normalisation, and carries ``OT_w ** ot_power`` to the network as a factor
-of the task loss's gradient.
+gradient of the OT cost with respect to the masses; ``normalised_masses`` carries it
+back to ``w`` through the normalisation, and ``WeightedLoss`` gives the loss's
+gradients in closed form: in the weights, and to the network as the task loss's
+gradient times ``OT_w ** ot_power``.
 """
 
 from __future__ import annotations
 
 import functools
 
+import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
 
 from . import _ot
+from ._arrays import matmul_t
 
 # Smallest mass a row may carry inside the OT term: a zero mass gives NaN
 # gradients in Sinkhorn and an undefined normalisation when a whole batch is 0.
@@ -125,14 +128,11 @@ class LossValLoss(nn.Module):
         if ot_weights is None:
             ot_weights = weights
         losses = self.row_losses(y_pred, y_true)
-        if log_prior is None:
-            task_loss = (weights * losses).mean()
-        else:  # the same value; the weights' gradient from the prior-adjusted losses
-            evidence = self.evidence_losses(y_pred, y_true, log_prior)
-            fixed = weights.detach()
-            task_loss = (fixed * losses).mean() + ((weights - fixed) * evidence).mean()
-        distance = self.ot_distance(X, y_true, idx, ot_weights).to(task_loss.dtype)
-        return task_loss * distance ** self.ot_power
+        evidence = losses.detach() if log_prior is None else \
+            self.evidence_losses(y_pred, y_true, log_prior)
+        distance, distance_grad = self.ot_distance(X, y_true, idx, ot_weights.detach())
+        return WeightedLoss.apply(losses, weights, ot_weights, evidence, distance,
+                                  distance_grad, self.ot_power)
 
     def row_losses(self, y_pred, y_true):
         """Unweighted loss of each row of the batch."""
@@ -156,59 +156,164 @@ class LossValLoss(nn.Module):
                                reduction="none")
 
     def ot_distance(self, X, y, idx, weights):
-        """OT cost between the batch rows with masses from ``weights`` and the reference."""
-        keep = self.reference_kept(idx)
-        cost = functools.partial(self._cost_block, X, y, keep)
-        return _ot.OTCost.apply(self.masses(weights), self.reference_masses(keep), cost,
-                                self.solver)
+        """OT cost between the batch rows with masses from ``weights`` and the reference.
 
-    @staticmethod
-    def masses(weights):
-        """Masses of the batch rows in the OT term: the weights, floored and normalised."""
-        mass = weights.clamp_min(_MIN_MASS).double()
-        return mass / mass.sum()
+        Returns
+        -------
+        distance : float
+        grad : torch.Tensor like ``weights``
+            The distance's gradient in ``weights`` (through their normalisation).
+        """
+        kept = self.reference_kept(idx)
+        if self.solver.host:  # the problem in numpy, on the host
+            arrays = self._host_arrays()
+            w = _ot.to_numpy64(weights)
+            b = arrays["mass"] if kept is None else np.full(len(kept), 1.0 / len(kept))
+            cost = functools.partial(self._block_cost, arrays, _ot.to_numpy64(X),
+                                     y.detach().cpu().numpy(), kept)
+        else:
+            w = weights.double()
+            arrays = {"reference": self.reference, "targets": self.reference_targets,
+                      "sq_norm": self.reference.pow(2).sum(1)}
+            if kept is not None:
+                kept = torch.from_numpy(kept).to(X.device)
+            b = self.reference_mass if kept is None else \
+                torch.full((len(kept),), 1.0 / len(kept), dtype=torch.float64, device=X.device)
+            cost = functools.partial(self._block_cost, arrays, X, y, kept)
+        masses, grad = normalised_masses(w)
+        value, mass_grad = self.solver.solve(masses, b, cost)
+        return value, torch.as_tensor(grad(mass_grad), dtype=weights.dtype).to(weights.device)
 
     # ------------------------------------------------------------------ the OT problem
-    @torch.no_grad()
-    def _cost_block(self, X, y, keep, rows=None, cols=None):
-        """The cost of the batch rows ``rows`` to the kept reference rows ``cols``."""
-        if rows is None:
-            return self.cost(X, y, keep)
-        kept = torch.arange(len(self.reference), device=X.device) if keep is None \
-            else torch.nonzero(keep).squeeze(1)
-        return self.cost(X[rows], y[rows], kept[cols])
+    def _host_arrays(self):
+        """The reference as float64 numpy arrays, built once per state of its buffers."""
+        key = tuple((t.data_ptr(), t._version, t.dtype) for t in self._reference_buffers())
+        cached = self.__dict__.get("_host_cache")
+        if cached is None or cached[0] != key:
+            reference = _ot.to_numpy64(self.reference)
+            position = self.reference_position
+            cached = (key, {"reference": reference, "sq_norm": (reference ** 2).sum(1),
+                            "targets": self.reference_targets.detach().cpu().numpy(),
+                            "mass": np.full(len(reference), 1.0 / len(reference)),
+                            "position": None if position is None else position.cpu().numpy()})
+            self._host_cache = cached  # a tuple: not a module attribute torch tracks
+        return cached[1]
 
+    def _reference_buffers(self):
+        return [t for t in (self.reference, self.reference_targets, self.reference_position)
+                if t is not None]
+
+    def _block_cost(self, arrays, X, y, kept, rows=None, cols=None):
+        """The cost of the batch rows ``rows`` to the kept reference rows ``cols``."""
+        if cols is not None:
+            cols = cols if kept is None else kept[cols]
+        elif kept is not None:
+            cols = kept
+        if rows is not None:
+            X, y = X[rows], y[rows]
+        return pair_cost(X, y, arrays, cols, self.cost_scale, self.label_weight,
+                         self.task == "classification")
+
+    @torch.no_grad()
     def cost(self, X, y, keep=None):
         """Scaled squared Euclidean cost to the kept reference rows, plus the target term.
 
         ``keep``: a mask or index of the reference rows (None: all).
         """
-        reference = self.reference if keep is None else self.reference[keep]
-        cost = torch.cdist(X, reference).pow_(2).div_(self.cost_scale)
-        if self.label_weight > 0:
-            ref = self.reference_targets if keep is None else self.reference_targets[keep]
-            if self.task == "classification":
-                cost += self.label_weight * (y[:, None] != ref[None, :])
-            else:
-                cost += self.label_weight * torch.cdist(
-                    y.reshape(len(y), -1).float(), ref.reshape(len(ref), -1).float()).pow_(2)
-        return cost
+        arrays = {"reference": self.reference, "targets": self.reference_targets,
+                  "sq_norm": self.reference.pow(2).sum(1)}
+        return pair_cost(X, y, arrays, keep, self.cost_scale, self.label_weight,
+                         self.task == "classification")
 
     def reference_kept(self, idx):
-        """Mask of the reference rows a batch with rows ``idx`` is transported to (None: all)."""
+        """The reference rows a batch with rows ``idx`` is transported to, a numpy index.
+
+        None: all of them (no reference row in the batch, or every one).
+        """
         if self.reference_position is None:
             return None
-        position = self.reference_position[idx]
+        position = self._host_arrays()["position"][idx.cpu().numpy()]
         position = position[position >= 0]
-        if len(position) == 0 or len(position) == len(self.reference):
+        m = len(self.reference)
+        if len(position) == 0 or len(position) == m:
             return None
-        keep = torch.ones(len(self.reference), dtype=torch.bool, device=idx.device)
+        keep = np.ones(m, dtype=bool)
         keep[position] = False
-        return keep
+        return np.flatnonzero(keep)
 
-    def reference_masses(self, keep):
-        """Uniform masses over the kept reference rows."""
-        if keep is None:
-            return self.reference_mass
-        m = int(keep.sum())
-        return torch.full((m,), 1.0 / m, dtype=torch.float64, device=keep.device)
+    def __getstate__(self):
+        state = super().__getstate__()
+        state.pop("_host_cache", None)
+        return state
+
+
+def pair_cost(X, y, arrays, cols, cost_scale, label_weight, classification):
+    """Scaled squared Euclidean cost of the rows ``X`` to reference rows, plus the target term.
+
+    Numpy arrays or torch tensors alike (the same operators): ``arrays`` holds the
+    reference rows (``"reference"``), their squared norms (``"sq_norm"``) and targets
+    (``"targets"``); ``cols`` selects reference rows (None: all).
+    """
+    reference, sq_norm, targets = arrays["reference"], arrays["sq_norm"], arrays["targets"]
+    if cols is not None:
+        reference, sq_norm, targets = reference[cols], sq_norm[cols], targets[cols]
+    X = X.astype(reference.dtype) if isinstance(X, np.ndarray) else X.to(reference.dtype)
+    # |x - r|^2 by the norms: one matrix product (clipped: rounding can go below 0)
+    cost = ((X * X).sum(1)[:, None] + sq_norm[None, :] - 2 * matmul_t(X, reference)).clip(min=0)
+    cost = cost / cost_scale
+    if label_weight > 0:
+        if classification:
+            cost = cost + label_weight * (y[:, None] != targets[None, :])
+        else:
+            diff = y.reshape(len(y), -1)[:, None, :] - targets.reshape(len(targets), -1)[None]
+            cost = cost + label_weight * (diff ** 2).sum(-1)
+    return cost
+
+
+def normalised_masses(weights):
+    """The batch rows' masses in the OT term and the chain rule back to ``weights``.
+
+    The masses are the weights floored at ``_MIN_MASS`` and divided by their sum
+    (numpy arrays or torch tensors alike). Returns the masses and a function that
+    turns a gradient in the masses into the gradient in ``weights``.
+    """
+    floored = weights.clip(min=_MIN_MASS)
+    total = floored.sum()
+    masses = floored / total
+
+    def to_weights(grad):
+        # d mass_m / d w_n = (delta_mn - mass_m) / total, and 0 where the floor holds
+        return (grad - (grad * masses).sum()) / total * (weights >= _MIN_MASS)
+    return masses, to_weights
+
+
+class WeightedLoss(torch.autograd.Function):
+    """``mean(w * losses) * distance ** power``, its weights' gradient in closed form.
+
+    One autograd node for what would otherwise be a dozen small ones. ``weights``
+    and ``ot_weights`` hold the same values (two leaves split the weights' gradient
+    into its task side and its OT side); the task side's gradient is ``evidence``
+    (the row losses, or their prior-adjusted form), the OT side's comes from
+    ``distance_grad``, the distance's gradient in the weights.
+    """
+
+    @staticmethod
+    def forward(ctx, losses, weights, ot_weights, evidence, distance, distance_grad, power):
+        n = len(losses)
+        factor = distance ** power / n
+        task_mean = torch.dot(weights.to(losses.dtype), losses.detach()) / n
+        ctx.save_for_backward(weights, evidence, distance_grad)
+        ctx.factor = factor
+        ctx.ot_factor = task_mean * (power * distance ** (power - 1) if distance > 0 or power >= 1
+                                     else 0.0)
+        return task_mean * (factor * n)
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        weights, evidence, distance_grad = ctx.saved_tensors
+        scaled = grad_output * ctx.factor
+        grads = [weights * scaled if ctx.needs_input_grad[0] else None,
+                 evidence * scaled if ctx.needs_input_grad[1] else None,
+                 distance_grad * (grad_output * ctx.ot_factor) if ctx.needs_input_grad[2]
+                 else None]
+        return (*grads, None, None, None, None)

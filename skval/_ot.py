@@ -2,10 +2,11 @@
 
 The interface (``Solver``): ``solve(masses, reference_masses, cost) -> (value, grad)``,
 the OT cost between the batch rows' masses and the reference rows' masses and its
-gradient with respect to the batch masses. ``masses`` and ``reference_masses`` are
-float64 tensors on the training device; ``cost(rows=None, cols=None)`` builds (a block
-of) the cost matrix on that device, without gradient, only when a solver asks for it.
-``OTCost.apply`` puts a solver inside autograd: ``skval._loss`` calls it.
+gradient with respect to the batch masses. ``cost(rows=None, cols=None)`` builds (a
+block of) the cost matrix, only when a solver asks for it. A host solver
+(``host = True``) gets float64 numpy arrays and a cost that returns one; any other
+gets float64 tensors on the training device and a cost on that device. ``skval._loss``
+carries the gradient on to the weights.
 
 * ``ExactSolver``: POT's network simplex on one problem (``solve_exact``).
 * ``BlockSolver``: exact OT restricted to diagonal blocks of the batch and the
@@ -14,10 +15,12 @@ of) the cost matrix on that device, without gradient, only when a solver asks fo
 * ``EntropicSolver``: entropic OT in the log domain (``sinkhorn``), differentiated at
   convergence (envelope theorem), not through its iterations.
 
-The exact solvers run on the host (``host = True``): their masses and cost cross to
-the CPU once per step, and the gradient comes back. A solver for a device (a batched
-GPU Sinkhorn, say) subclasses ``Solver`` with ``host = False`` and keeps every tensor
-where it is; nothing else changes.
+The exact solvers run on the host (``host = True``): the batch's weights and features
+cross to the CPU once per step, the problem is built there in numpy (a few
+microseconds an operation, where a small torch operation costs several), and the
+gradient comes back. A solver for a device (a batched GPU Sinkhorn, say) subclasses
+``Solver`` with ``host = False`` and keeps every tensor where it is; nothing else
+changes.
 """
 
 from __future__ import annotations
@@ -202,7 +205,7 @@ def sinkhorn(a, b, M, reg, tol=1e-6, max_iter=1000):
 class Solver:
     """An OT solver: ``solve(masses, reference_masses, cost) -> (value, grad)``.
 
-    ``host``: whether it solves on the CPU (its inputs cross from the device).
+    ``host``: whether it solves on the CPU, in numpy (its inputs cross from the device).
     """
 
     host = True
@@ -212,17 +215,19 @@ class Solver:
 
         Parameters
         ----------
-        masses, reference_masses : torch.Tensor of float64
-            Masses of the batch rows and of the reference rows, each of total 1.
+        masses, reference_masses : ndarray or torch.Tensor of float64
+            Masses of the batch rows and of the reference rows, each of total 1
+            (ndarrays for a host solver).
         cost : callable
-            ``cost(rows=None, cols=None)``: the cost matrix (float32 or float64 tensor)
-            between the batch rows ``rows`` (a slice) and the reference rows ``cols``
-            (an index tensor); None: all.
+            ``cost(rows=None, cols=None)``: the cost matrix between the batch rows
+            ``rows`` (a slice) and the reference rows ``cols`` (an index array of the
+            masses' kind); None: all. A float64 ndarray for a host solver, a float32 or
+            float64 tensor otherwise.
 
         Returns
         -------
-        value : float or torch.Tensor
-        grad : ndarray or torch.Tensor of shape (len(masses),)
+        value : float
+        grad : ndarray or torch.Tensor of shape (len(masses),), like ``masses``
         """
         raise NotImplementedError
 
@@ -231,8 +236,7 @@ class ExactSolver(Solver):
     """One exact problem, POT's network simplex (``solve_exact``)."""
 
     def solve(self, masses, reference_masses, cost):
-        value, grad, code = solve_exact(to_numpy64(masses), to_numpy64(reference_masses),
-                                        to_numpy64(cost()))
+        value, grad, code = solve_exact(masses, reference_masses, cost())
         check_result(code)
         return value, grad
 
@@ -250,25 +254,24 @@ class BlockSolver(Solver):
         self.generator = torch.Generator().manual_seed(int(seed))
 
     def solve(self, masses, reference_masses, cost):
-        a, b = to_numpy64(masses), to_numpy64(reference_masses)
+        a, b = masses, reference_masses
         n, m = len(a), len(b)
         k = n_blocks(n, m)
         if k == 1:
-            value, grad, code = solve_exact(a, b, to_numpy64(cost()))
+            value, grad, code = solve_exact(a, b, cost())
         else:
             parts = block_parts(n, torch.randperm(m, generator=self.generator).numpy(), k)
-            value, grad, code = solve_blocks(a, b, _block_costs(cost, parts, n, m, masses.device))
+            value, grad, code = solve_blocks(a, b, _block_costs(cost, parts, n, m))
         check_result(code)
         return value, grad
 
 
-def _block_costs(cost, parts, n, m, device):
+def _block_costs(cost, parts, n, m):
     """``(rows, group, M)`` of each block of ``parts``: one cost call when small."""
     if n * m <= FULL_COST_MAX:
-        full = to_numpy64(cost())  # one call beats k small ones
+        full = cost()  # one call beats k small ones
         return [(rows, group, np.ascontiguousarray(full[rows][:, group])) for rows, group in parts]
-    return [(rows, group, to_numpy64(cost(rows, torch.from_numpy(group).to(device))))
-            for rows, group in parts]
+    return [(rows, group, cost(rows, group)) for rows, group in parts]
 
 
 class EntropicSolver(Solver):
@@ -284,19 +287,4 @@ class EntropicSolver(Solver):
             leaf = masses.detach().requires_grad_()
             value = sinkhorn(leaf, reference_masses, cost().double(), self.reg)
             (grad,) = torch.autograd.grad(value, leaf)
-        return value.detach(), grad
-
-
-class OTCost(torch.autograd.Function):
-    """``solver``'s OT cost of ``masses``, differentiable in ``masses`` (its ``grad``)."""
-
-    @staticmethod
-    def forward(ctx, masses, reference_masses, cost, solver):
-        value, grad = solver.solve(masses, reference_masses, cost)
-        ctx.save_for_backward(torch.as_tensor(grad).to(masses.device))
-        return torch.as_tensor(value, dtype=masses.dtype).to(masses.device)
-
-    @staticmethod
-    def backward(ctx, grad_output):
-        (grad,) = ctx.saved_tensors
-        return grad * grad_output, None, None, None
+        return value.item(), grad

@@ -24,6 +24,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ._arrays import host_views, lower_median
 from ._weights import BatchScaledMomentum, OptimizerUpdate
 
 # Rows clipped at 0 are ranked within this distance below 0 (see values).
@@ -75,11 +76,14 @@ class RowState(nn.Module):
         self.optimizer, self.optimizer_kwargs = optimizer, dict(optimizer_kwargs or {})
         self._history = [] if record_history else None
         self.update = None  # see start
+        # a step's work on numpy views of CPU tensors (skval._arrays); False: torch's ops
+        self.host = True
 
     def start(self, device_type):
         """A fresh update rule for the weights where they now are (``device_type``)."""
         if self.weight_update == "batch":
-            self.update = BatchScaledMomentum(self.weights, lr=self.lr, clip=self.clip_weights)
+            self.update = BatchScaledMomentum(self.weights, lr=self.lr, clip=self.clip_weights,
+                                              host=self.host)
         else:
             self.update = OptimizerUpdate(self.weights, self.optimizer, self.lr,
                                           self.optimizer_kwargs, device_type)
@@ -111,7 +115,9 @@ class RowState(nn.Module):
 
         ``task_grad`` and ``ot_grad`` are its two sides, from the task term and from
         the OT term: added to the evidence, summed for the update, then the clip.
+        The batch rows are distinct.
         """
+        rows, task_grad, ot_grad = host_views(rows, task_grad, ot_grad, host=self.host)
         self.record_evidence(rows, task_grad, ot_grad)
         self.update.step(rows, task_grad + ot_grad)
         if self.clip_weights:
@@ -129,16 +135,16 @@ class RowState(nn.Module):
         much as an early one. The scales are host floats, computed as float64 tensor
         arithmetic would, operation by operation.
         """
-        grads = torch.stack([task_grad, ot_grad], 1)
+        rows, evidence, *grads = host_views(rows, self.evidence, task_grad, ot_grad,
+                                            host=self.host)
         self.evidence_steps += 1
         correction = 1 - _EVIDENCE_BETA ** self.evidence_steps
-        scales = []
-        for side, median in enumerate(grads.abs().median(dim=0).values.tolist()):
+        for side, grad in enumerate(grads):
+            median = lower_median(abs(grad))
             sq = self._evidence_sq[side] * _EVIDENCE_BETA + median * median * (1 - _EVIDENCE_BETA)
             self._evidence_sq[side] = sq
-            scales.append(float(np.float32(max(math.sqrt(sq / correction), 1e-30))))
-        self.evidence.index_add_(0, rows, grads.div_(torch.tensor(scales, dtype=grads.dtype)
-                                                     .to(grads.device)))
+            scale = float(np.float32(max(math.sqrt(sq / correction), 1e-30)))
+            evidence[rows, side] += grad / scale
 
     @property
     def evidence_sq(self):
@@ -155,13 +161,13 @@ class RowState(nn.Module):
         moves them at every step (torch's optimizer); the lazy batch update clips
         them when it catches them up.
         """
-        weights = self.weights
+        weights, clipped, rows = host_views(self.weights, self.clipped, rows, host=self.host)
         batch = weights[rows]
-        self.clipped.index_add_(0, rows, batch.clamp(max=0.0))
+        clipped[rows] += batch.clip(max=0.0)
         if every_row:
-            weights.clamp_(min=0.0)
+            weights[:] = weights.clip(min=0.0)
         else:
-            weights[rows] = batch.clamp_(min=0.0)
+            weights[rows] = batch.clip(min=0.0)
 
     def flush(self):
         """Bring every row's weight up to date (O(n))."""

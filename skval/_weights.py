@@ -18,6 +18,8 @@ import math
 import numpy as np
 import torch
 
+from ._arrays import cast, host_views, lower_median, zeros
+
 
 class BatchScaledMomentum:
     """Adam-style update of the data weights that keeps the size of each row's gradient.
@@ -54,16 +56,20 @@ class BatchScaledMomentum:
     clip : bool, default=False
         Keep caught-up weights at 0 or above (as clipping every row after every step
         would: between its own steps a row only drifts one way).
+    host : bool, default=True
+        On the CPU, work on numpy views of the state (``skval._arrays``); False keeps
+        torch operations (what runs on another device).
     """
 
     moves_every_row = False  # outside the batch, rows move only when caught up
 
-    def __init__(self, weights, lr, betas=(0.9, 0.999), eps=1e-12, clip=False):
+    def __init__(self, weights, lr, betas=(0.9, 0.999), eps=1e-12, clip=False, host=True):
         self.weights = weights
         self.lr = lr
         self.betas = betas
         self.eps = eps
         self.clip = clip
+        self.host = host
         device = weights.device
         self.exp_avg = torch.zeros_like(weights, memory_format=torch.contiguous_format)
         # the step (counted since the last flush) through which each row is up to date
@@ -76,14 +82,19 @@ class BatchScaledMomentum:
         self._window = 1 if beta1 <= 0 else max(1, math.ceil(-64 * math.log(2) / math.log(beta1)))
         # beta1 ** age: ages window..1 (for _extend_moved), and 0..window then 0 beyond
         ages = torch.arange(self._window, 0, -1, dtype=torch.float64, device=device)
-        self._decay_by_age = beta1 ** ages
-        self._momentum_left = torch.cat([beta1 ** ages.flip(0).sub(1), ages.new_zeros(2)])
+        self._decay_by_age, self._momentum_left = host_views(
+            beta1 ** ages, torch.cat([beta1 ** ages.flip(0).sub(1), ages.new_zeros(2)]),
+            host=host)
         self._reset_moved()
+
+    def _views(self, *values):
+        """The weights, the momenta, the rows' last steps and ``values``, as ``host`` says."""
+        return host_views(self.weights, self.exp_avg, self.last_step, *values, host=self.host)
 
     def _reset_moved(self):
         """Start a new span of steps: every row is up to date at local step 0."""
         self._local = 0
-        self._moved = torch.zeros(64, dtype=torch.float64, device=self.weights.device)
+        self._moved = zeros(64, like=self._decay_by_age)
 
     @torch.no_grad()
     def catch_up(self, idx):
@@ -101,13 +112,14 @@ class BatchScaledMomentum:
         self.last_step.zero_()
 
     def _replay(self, rows, now):
-        last = self.last_step[rows]
-        momentum = self.exp_avg[rows]
-        weights = self.weights.data[rows].sub_(momentum * self._moved[last].to(momentum.dtype))
-        self.weights.data[rows] = weights.clamp_(min=0.0) if self.clip else weights
-        age = (now - last).clamp_(max=self._window + 1)
-        self.exp_avg[rows] = momentum.mul_(self._momentum_left[age].to(momentum.dtype))
-        self.last_step[rows] = now
+        weights, exp_avg, last_step, rows = self._views(rows)
+        last = last_step[rows]
+        momentum = exp_avg[rows]
+        moved = weights[rows] - momentum * cast(self._moved[last], momentum)
+        weights[rows] = moved.clip(min=0.0) if self.clip else moved
+        age = (now - last).clip(max=self._window + 1)
+        exp_avg[rows] = momentum * cast(self._momentum_left[age], momentum)
+        last_step[rows] = now
 
     @torch.no_grad()
     def step(self, idx, grad):
@@ -119,22 +131,23 @@ class BatchScaledMomentum:
         beta1, beta2 = self.betas
         self.steps += 1
         self._local += 1
-        median = grad.abs().median().item() if len(grad) else 0.0
+        weights, exp_avg, last_step, idx, grad = self._views(idx, grad)
+        median = lower_median(abs(grad))
         # as float64 tensor arithmetic would do it, operation by operation
         self.exp_avg_sq = self.exp_avg_sq * beta2 + median * median * (1 - beta2)
         denom = math.sqrt(self.exp_avg_sq / (1 - beta2 ** self.steps)) + self.eps
         size = (self.lr / (1 - beta1 ** self.steps)) / denom  # c_s of this step
         self._extend_moved(size)  # this step's move of the rows outside the batch
-        momentum = self.exp_avg[idx].mul_(beta1).add_(grad, alpha=1 - beta1)
-        self.exp_avg[idx] = momentum
-        self.weights.data[idx] -= momentum * _to_dtype(size, momentum.dtype)
-        self.last_step[idx] = self._local
+        momentum = exp_avg[idx] * beta1 + grad * (1 - beta1)
+        exp_avg[idx] = momentum
+        weights[idx] -= momentum * size
+        last_step[idx] = self._local
 
     def _extend_moved(self, size):
         """Add this step's move to the rows last updated in the window before it."""
         now = self._local
         if now >= len(self._moved):
-            grown = torch.zeros(2 * len(self._moved), dtype=torch.float64, device=self._moved.device)
+            grown = zeros(2 * len(self._moved), like=self._moved)
             grown[:len(self._moved)] = self._moved
             self._moved = grown
         start = max(0, now - self._window)
@@ -154,11 +167,6 @@ class BatchScaledMomentum:
         """Set the shared moment and the step count from ``export``."""
         self.exp_avg_sq = float(shared["exp_avg_sq"])
         self.steps = int(shared["steps"])
-
-
-def _to_dtype(value, dtype):
-    """A host float rounded to ``dtype`` as a float64 tensor's ``.to(dtype)`` rounds it."""
-    return float(np.float32(value)) if dtype == torch.float32 else value
 
 
 class OptimizerUpdate:
@@ -201,7 +209,8 @@ class OptimizerUpdate:
     @torch.no_grad()
     def step(self, rows, grad):
         """One optimizer step with ``grad`` at the batch rows ``rows`` and 0 elsewhere."""
-        self.add_grad(rows, grad)
+        device = self.weights.device
+        self.add_grad(torch.as_tensor(rows, device=device), torch.as_tensor(grad, device=device))
         self.optimizer.step()
         self.weights.grad = None  # as zero_grad(): the next step rebuilds it
 

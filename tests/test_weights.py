@@ -111,3 +111,36 @@ def test_row_state_travels_whole(weight_update):
     torch.testing.assert_close(loaded.class_counts, 2 * trained.class_counts)
     torch.testing.assert_close(loaded.evidence_sq, trained.evidence_sq)
     assert loaded.evidence_steps == trained.evidence_steps == 5
+
+
+@pytest.mark.parametrize("weight_update", ["batch", "row"])
+def test_host_arrays_and_torch_ops_keep_the_same_state(weight_update):
+    """The step's work on numpy views (the CPU) and as torch operations (any other device)
+    is one piece of code: run on the CPU both ways, every row's state agrees."""
+    from skval._rowstate import RowState
+
+    def trained(host):
+        rows = RowState(50, weight_update=weight_update)
+        rows.host = host
+        rows.start("cpu")
+        gen = torch.Generator().manual_seed(0)
+        for step in range(600):  # beyond the lazy update's window, with flushes
+            idx = torch.randperm(50, generator=gen)[:7]
+            rows.read(idx)
+            # a push down on the first rows: some clip at 0 and are recorded
+            push = torch.where(idx < 5, 3.0, 0.0)
+            rows.step(idx, torch.randn(7, generator=gen) + push, torch.randn(7, generator=gen))
+            if step % 100 == 99:
+                rows.end_epoch()
+        rows.end_epoch()
+        return rows
+
+    host, device_ops = trained(True), trained(False)
+    if weight_update == "batch":  # the lazy update's own arrays follow the same choice
+        assert isinstance(host.update._moved, np.ndarray)
+        assert isinstance(device_ops.update._moved, torch.Tensor)
+    assert (host.values() < 0).any()  # the clip record took part
+    for key, value in host.export()["per_row"].items():
+        torch.testing.assert_close(device_ops.export()["per_row"][key], value, rtol=1e-5,
+                                   atol=1e-6, msg=key)
+    torch.testing.assert_close(device_ops.evidence_sq, host.evidence_sq)
