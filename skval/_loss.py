@@ -164,9 +164,10 @@ class LossValLoss(nn.Module):
         grad : torch.Tensor like ``weights``
             The distance's gradient in ``weights`` (through their normalisation).
         """
-        kept = self.reference_kept(idx)
+        host = self._host_arrays()
+        kept = self.reference_kept(idx, host)
         if self.solver.host:  # the problem in numpy, on the host
-            arrays = self._host_arrays()
+            arrays = host
             w = _ot.to_numpy64(weights)
             b = arrays["mass"] if kept is None else np.full(len(kept), 1.0 / len(kept))
             cost = functools.partial(self._block_cost, arrays, _ot.to_numpy64(X),
@@ -225,14 +226,15 @@ class LossValLoss(nn.Module):
         return pair_cost(X, y, arrays, keep, self.cost_scale, self.label_weight,
                          self.task == "classification")
 
-    def reference_kept(self, idx):
+    def reference_kept(self, idx, host=None):
         """The reference rows a batch with rows ``idx`` is transported to, a numpy index.
 
-        None: all of them (no reference row in the batch, or every one).
+        None: all of them (no reference row in the batch, or every one). ``host``: the
+        reference's host arrays (``_host_arrays``), when the caller has them.
         """
         if self.reference_position is None:
             return None
-        position = self._host_arrays()["position"][idx.cpu().numpy()]
+        position = (host or self._host_arrays())["position"][idx.cpu().numpy()]
         position = position[position >= 0]
         m = len(self.reference)
         if len(position) == 0 or len(position) == m:

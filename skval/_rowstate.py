@@ -95,7 +95,6 @@ class RowState(nn.Module):
         self.update.catch_up(rows)  # the lazy update's skipped steps
         return self.weights.detach()[rows]
 
-    @torch.no_grad()
     def log_prior(self, y):
         """Count the labels ``y`` (in training), then the log class frequencies; or None.
 
@@ -106,10 +105,9 @@ class RowState(nn.Module):
             return None
         if self.training:
             self.class_counts += torch.bincount(y, minlength=self.n_classes)[:self.n_classes]
-        counts = self.class_counts + 1  # a class not seen yet is rare, not impossible
+        counts = self.class_counts.detach() + 1  # a class not seen yet is rare, not impossible
         return counts.log_() - counts.sum().log()
 
-    @torch.no_grad()
     def step(self, rows, task_grad, ot_grad):
         """Record and apply a step's gradient of the batch rows' weights.
 
@@ -123,7 +121,6 @@ class RowState(nn.Module):
         if self.clip_weights:
             self.clip(rows, every_row=self.update.moves_every_row)
 
-    @torch.no_grad()
     def record_evidence(self, rows, task_grad, ot_grad):
         """Add a step's gradient of the batch rows' weights, by side, to ``evidence``.
 
@@ -151,7 +148,6 @@ class RowState(nn.Module):
         """The running mean of the squared batch median of each side, a float64 tensor."""
         return torch.tensor(self._evidence_sq, dtype=torch.float64)
 
-    @torch.no_grad()
     def clip(self, rows, every_row=False):
         """Clip the batch rows' weights at 0 and record how far below 0 they went.
 
@@ -161,7 +157,8 @@ class RowState(nn.Module):
         moves them at every step (torch's optimizer); the lazy batch update clips
         them when it catches them up.
         """
-        weights, clipped, rows = host_views(self.weights, self.clipped, rows, host=self.host)
+        weights, clipped, rows = host_views(self.weights.detach(), self.clipped, rows,
+                                            host=self.host)
         batch = weights[rows]
         clipped[rows] += batch.clip(max=0.0)
         if every_row:

@@ -88,15 +88,19 @@ class BatchScaledMomentum:
         self._reset_moved()
 
     def _views(self, *values):
-        """The weights, the momenta, the rows' last steps and ``values``, as ``host`` says."""
-        return host_views(self.weights, self.exp_avg, self.last_step, *values, host=self.host)
+        """The weights, the momenta, the rows' last steps and ``values``, as ``host`` says.
+
+        The weights detached: the update writes them in place outside autograd (no
+        ``torch.no_grad()`` needed, on any device).
+        """
+        return host_views(self.weights.detach(), self.exp_avg, self.last_step, *values,
+                          host=self.host)
 
     def _reset_moved(self):
         """Start a new span of steps: every row is up to date at local step 0."""
         self._local = 0
         self._moved = zeros(64, like=self._decay_by_age)
 
-    @torch.no_grad()
     def catch_up(self, idx):
         """Replay the steps the rows ``idx`` skipped, so that their weights are current.
 
@@ -104,7 +108,6 @@ class BatchScaledMomentum:
         """
         self._replay(idx, self._local)
 
-    @torch.no_grad()
     def flush(self):
         """Bring every row up to date (O(n): once per epoch, not per step)."""
         self._replay(slice(None), self._local)
@@ -121,7 +124,6 @@ class BatchScaledMomentum:
         exp_avg[rows] = momentum * cast(self._momentum_left[age], momentum)
         last_step[rows] = now
 
-    @torch.no_grad()
     def step(self, idx, grad):
         """Move the weights by ``grad``, this step's gradient of the batch rows ``idx``.
 
