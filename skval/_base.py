@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import dataclasses
 import functools
 import inspect
 import warnings
@@ -13,7 +12,7 @@ import torch
 from sklearn.base import BaseEstimator
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import QuantileTransformer, StandardScaler
-from sklearn.utils import check_random_state
+from sklearn.utils import check_random_state, resample
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 from torch import nn
 
@@ -31,6 +30,8 @@ from ._spec import (LossSpec, NetSpec, Prepared, Reference, RowSpec, batch_size_
 from ._train import train_local
 
 _PREDICT_CHUNK = 8192
+# Rows a feature transform works on at a time in fit (its temporaries stay small).
+_FILL_CHUNK = 65_536
 # ot_scaling="quantile": quantiles per feature, and the rows they are estimated from.
 _N_QUANTILES, _QUANTILE_SUBSAMPLE = 1000, 100_000
 # Training rows probed for the scale of the OT cost.
@@ -38,6 +39,24 @@ _COST_PROBE = 512
 # X_val rows: below the first the OT term compares nothing (one point: every row's gradient is
 # its distance to it, and a batch on it makes the loss 0); below the second, a warning.
 _MIN_REFERENCE, _FEW_REFERENCE = 2, 10
+
+
+def fill_rows(parts, transform, chunk=_FILL_CHUNK):
+    """``transform`` of each of ``parts`` (row-wise), stacked into one float32 array.
+
+    Written chunk by chunk into the result, so that no full-size temporary of the
+    transform's own (float64 arithmetic, say) is ever held.
+    """
+    n_rows = sum(len(part) for part in parts)
+    first = transform(parts[0][:1])
+    out = np.empty((n_rows,) + first.shape[1:], dtype=np.float32)
+    row = 0
+    for part in parts:
+        for start in range(0, len(part), chunk):
+            block = part[start:start + chunk]
+            out[row:row + len(block)] = transform(block)
+            row += len(block)
+    return out
 
 
 def mean_and_scale(A):
@@ -148,37 +167,40 @@ class _BaseLossVal(TableInputMixin, IssuesMixin, ValuesMixin, BaseEstimator):
         result = trainer(spec, prep)
         if result is None:
             return None
+        prep = prep.without_rows()  # the rows' copies are no longer needed
         self._store_results(result, prep)
         warn_if_interrupted(result.net, self.max_epochs)
         return self
 
     def _prepare(self, X, y, X_val, y_val, random_state=None):
-        """Every step before the net: validate, standardise, cost features, reference, canaries."""
+        """Every step before the net: validate, canaries, standardise, cost features, reference.
+
+        The features of the rows and of the canaries after them are written once,
+        chunk by chunk, into arrays of their final size (at a million rows a copy of
+        the features is 80 MB).
+        """
         row_index = X.index if hasattr(X, "columns") else None  # DataFrame rows keep their labels
         X, y, X_val, y_val = self._validate(X, y, X_val, y_val)
         target, n_outputs = self._encode_target(y)
         rng = check_random_state(self.random_state if random_state is None else random_state)
         rows_rng = _row_sampler(rng)
-        Xt = self._fit_scaler(X)
-        Xc = self._fit_cost_features(X, Xt)
-        reference = self._choose_reference(Xc, X_val, y_val, rows_rng)
-        cost_scale = _cost_scale(Xc, reference.X, rows_rng)
         seed = int(rng.randint(np.iinfo(np.int32).max))
-        prep = Prepared(Xt, Xc, target, n_outputs, reference, cost_scale, seed, row_index)
-        return self._with_canaries(prep, X)
+        X_canary, target_canary = self._canaries(X, target, n_outputs, seed)
+        Xt = self._fit_scaler(X, X_canary)
+        Xc = self._fit_cost_features(X, Xt, X_canary)
+        n = len(X)  # the reference and the cost's scale come from the rows, not the canaries
+        reference = self._choose_reference(Xc[:n], X_val, y_val, rows_rng)
+        cost_scale = _cost_scale(Xc[:n], reference.X, rows_rng)
+        return Prepared(Xt, Xc, np.concatenate([target, target_canary]), n_outputs, reference,
+                        cost_scale, seed, row_index, n_canaries=len(X_canary) // 2)
 
-    def _with_canaries(self, prep, X):
-        """``prep`` with the canaries (``skval._canary``) appended after the rows, if any."""
+    def _canaries(self, X, target, n_outputs, seed):
+        """The canaries' raw features and targets (``skval._canary``); none: empty arrays."""
         count = canary_count(len(X), self.canaries)
         if count == 0:
-            return prep
-        n_classes = prep.n_outputs if self._task == "classification" else None
-        X_canary, target_canary = make_canaries(
-            X, prep.target, n_classes, count, np.random.RandomState(prep.seed))
-        Xt = np.vstack([prep.Xt, self._transform_X(X_canary)])
-        Xc = Xt if prep.Xc is prep.Xt else np.vstack([prep.Xc, self._cost_features(X_canary)])
-        return dataclasses.replace(prep, Xt=Xt, Xc=Xc, n_canaries=count,
-                                   target=np.concatenate([prep.target, target_canary]))
+            return X[:0], target[:0]
+        n_classes = n_outputs if self._task == "classification" else None
+        return make_canaries(X, target, n_classes, count, np.random.RandomState(seed))
 
     def _validate(self, X, y, X_val, y_val):
         """Check the parameters, then ``X, y`` and the reference data."""
@@ -223,16 +245,18 @@ class _BaseLossVal(TableInputMixin, IssuesMixin, ValuesMixin, BaseEstimator):
                 )
         return X_val, y_val
 
-    def _fit_scaler(self, X):
-        """Learn the feature standardisation (if ``standardize``) and apply it to ``X``."""
+    def _fit_scaler(self, X, X_canary):
+        """Learn the feature standardisation (if ``standardize``) on ``X``; apply it to
+        ``X`` and then ``X_canary``, in one float32 array."""
         if self.standardize:
             self._x_mean, self._x_scale = mean_and_scale(X)
         else:
             self._x_mean, self._x_scale = 0.0, 1.0
-        return self._transform_X(X)
+        return fill_rows((X, X_canary), self._transform_X)
 
-    def _fit_cost_features(self, X, Xt):
-        """The features the OT cost compares (``ot_scaling``): ``Xt`` itself, or quantiles."""
+    def _fit_cost_features(self, X, Xt, X_canary):
+        """The features the OT cost compares (``ot_scaling``): ``Xt`` itself, or quantiles
+        (learnt on ``X``; of ``X`` and then ``X_canary``)."""
         self._cost_quantiles = None
         if self.ot_scaling == "standard":
             return Xt
@@ -240,8 +264,8 @@ class _BaseLossVal(TableInputMixin, IssuesMixin, ValuesMixin, BaseEstimator):
         # a column's bounds, so a column of scale 1e-7 or less would be all bounds.
         self._cost_quantiles = make_pipeline(StandardScaler(), QuantileTransformer(
             output_distribution="normal", n_quantiles=min(_N_QUANTILES, len(X)),
-            subsample=_QUANTILE_SUBSAMPLE, random_state=0)).fit(X)
-        return self._cost_features(X)
+            subsample=_QUANTILE_SUBSAMPLE, random_state=0)).fit(_quantile_rows(X))
+        return fill_rows((X, X_canary), self._cost_features)
 
     def _cost_features(self, X):
         if self._cost_quantiles is None:
@@ -304,7 +328,7 @@ class _BaseLossVal(TableInputMixin, IssuesMixin, ValuesMixin, BaseEstimator):
         self._row_index = None if prep.row_index is None else prep.row_index.copy()
         self.n_epochs_ = len(net.history)
         self.n_reference_ = len(prep.reference.X)
-        n_rows = len(prep.Xt) - 2 * prep.n_canaries
+        n_rows = len(net.rows_.weights) - 2 * prep.n_canaries
         weights = net.rows_.values().cpu().numpy().astype(np.float64)
         evidence = net.rows_.evidence.cpu().numpy().astype(np.float64)
         self.weights_, self.evidence_ = weights[:n_rows], evidence[:n_rows]
@@ -354,6 +378,20 @@ class _BaseLossVal(TableInputMixin, IssuesMixin, ValuesMixin, BaseEstimator):
         with torch.no_grad():
             out = [module(chunk.to(device)).cpu() for chunk in torch.split(Xt, _PREDICT_CHUNK)]
         return torch.cat(out).numpy().astype(np.float64)
+
+
+def _quantile_rows(X):
+    """The rows the OT cost's quantiles are learnt from: all, or QuantileTransformer's
+    own draw of ``_QUANTILE_SUBSAMPLE`` (its ``resample`` with ``random_state=0``).
+
+    Drawn here, so that the standardisation before it is learnt on the same rows and
+    no standardised copy of every row is made (80 MB at a million rows).
+    """
+    if len(X) <= _QUANTILE_SUBSAMPLE:
+        return X
+    rows = resample(np.arange(len(X)), replace=False, n_samples=_QUANTILE_SUBSAMPLE,
+                    random_state=0)
+    return X[rows]
 
 
 def _tensor_or_none(array):

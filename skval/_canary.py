@@ -76,7 +76,7 @@ def make_canaries(X, target, n_classes, count, rng):
     target_canary : ndarray of shape (2 * count,) + target.shape[1:]
     """
     n_rows = len(X)
-    scale = X.std(axis=0, dtype=np.float64)
+    scale = column_std(X)
     scale = np.where(scale > 0, scale, 1.0)
     label_rows = rng.choice(n_rows, count, replace=False)
     feature_rows = rng.choice(n_rows, count, replace=False)
@@ -89,6 +89,21 @@ def make_canaries(X, target, n_classes, count, rng):
     X_feature = X[feature_rows] + rng.normal(size=(count, X.shape[1])) * scale
     X_canary = np.vstack([X_label, X_feature]).astype(X.dtype, copy=False)
     return X_canary, np.concatenate([target_label, target[feature_rows]]).astype(target.dtype)
+
+
+def column_std(X, chunk=65_536):
+    """Each column's standard deviation in float64, a chunk of rows at a time.
+
+    ``X.std(axis=0, dtype=np.float64)`` would hold a float64 copy of ``X``.
+    """
+    total = np.zeros(X.shape[1])
+    for start in range(0, len(X), chunk):
+        total += X[start:start + chunk].sum(axis=0, dtype=np.float64)
+    mean = total / len(X)
+    squares = np.zeros(X.shape[1])
+    for start in range(0, len(X), chunk):
+        squares += ((X[start:start + chunk] - mean) ** 2).sum(axis=0)
+    return np.sqrt(squares / len(X))
 
 
 def _squashed_z(evidence, n_rows):

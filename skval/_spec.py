@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 
 import numpy as np
 import torch
@@ -69,6 +69,10 @@ class Prepared:
     seed: int                      # seeds the network, the shuffling and the OT blocks
     row_index: object              # a DataFrame's index, or None
     n_canaries: int = 0            # canaries of each kind after the rows (skval._canary)
+
+    def without_rows(self):
+        """The same, without the rows' features and targets (what the results need)."""
+        return replace(self, Xt=None, Xc=None, target=None)
 
 
 def reference_position(training_rows, rows):

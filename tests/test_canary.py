@@ -236,3 +236,11 @@ def test_canaries_that_blend_in_are_said_and_give_no_share():
         clf = LossValClassifier(random_state=0).fit(frame, y)
     assert clf.noise_shares_[1] == 0 and clf.noise_shares_[0] < 0.5
     assert auroc(clf.data_values_, flipped) > 0.9  # the label side ranks the rows
+
+
+def test_column_std_matches_numpy_without_a_float64_copy():
+    from skval._canary import column_std
+    rng = np.random.RandomState(0)
+    X = (rng.normal(size=(1000, 4)) * [1.0, 10.0, 1e-3, 0.0] + 5).astype(np.float32)
+    np.testing.assert_allclose(column_std(X, chunk=64), X.std(axis=0, dtype=np.float64),
+                               rtol=1e-10, atol=1e-12)

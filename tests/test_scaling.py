@@ -47,3 +47,36 @@ def test_quantile_cost_finds_corrupted_rows_among_heavy_tails(skewed):
     # the squared standardised distance is ruled by the natural lognormal tails
     assert found["quantile"] > 0.85
     assert found["quantile"] > found["standard"] + 0.05
+
+
+def test_features_are_written_chunk_by_chunk_into_one_array():
+    # fit writes the rows' and the canaries' features once, in chunks: the same numbers
+    # as transforming each part whole and stacking them
+    from skval._base import fill_rows
+    rng = np.random.RandomState(0)
+    X, extra = rng.normal(size=(1001, 3)), rng.normal(size=(7, 3))
+
+    def transform(A):
+        return (A - 0.5) / 3.0
+
+    out = fill_rows((X, extra), transform, chunk=100)  # chunks that do not divide the rows
+    assert out.dtype == np.float32 and out.shape == (1008, 3)
+    np.testing.assert_array_equal(out, np.vstack([transform(X), transform(extra)]).astype(np.float32))
+    assert fill_rows((X, extra[:0]), transform).shape == (1001, 3)  # no canaries
+
+
+def test_quantile_rows_are_the_transformers_own_draw():
+    # above QuantileTransformer's subsample the cost's pipeline is fitted on the rows the
+    # transformer itself would draw: the same quantiles, without a standardised copy of X
+    from sklearn.preprocessing import QuantileTransformer
+
+    from skval._base import _QUANTILE_SUBSAMPLE, _quantile_rows
+    rng = np.random.RandomState(1)
+    X = rng.standard_normal((_QUANTILE_SUBSAMPLE + 5000, 2))
+    rows = _quantile_rows(X)
+    assert len(rows) == _QUANTILE_SUBSAMPLE
+    quantiles = [QuantileTransformer(n_quantiles=100, subsample=_QUANTILE_SUBSAMPLE,
+                                     random_state=0).fit(A).quantiles_ for A in (X, rows)]
+    np.testing.assert_array_equal(quantiles[0], quantiles[1])
+    small = X[:100]
+    assert _quantile_rows(small) is small  # below the subsample: every row
