@@ -166,24 +166,28 @@ class LossValLoss(nn.Module):
         """
         host = self._host_arrays()
         kept = self.reference_kept(idx, host)
-        if self.solver.host:  # the problem in numpy, on the host
-            arrays = host
-            w = _ot.to_numpy64(weights)
-            b = arrays["mass"] if kept is None else np.full(len(kept), 1.0 / len(kept))
-            cost = functools.partial(self._block_cost, arrays, _ot.to_numpy64(X),
-                                     y.detach().cpu().numpy(), kept)
+        problem = self._host_problem if self.solver.host else self._device_problem
+        w, reference_masses, cost = problem(X, y, weights, kept, host)
+        masses, to_weights = normalised_masses(w)
+        value, mass_grad = self.solver.solve(masses, reference_masses, cost)
+        return value, torch.as_tensor(to_weights(mass_grad), dtype=weights.dtype).to(weights.device)
+
+    def _host_problem(self, X, y, weights, kept, host):
+        """The weights, the reference masses and the cost, as float64 numpy (host solvers)."""
+        b = host["mass"] if kept is None else np.full(len(kept), 1.0 / len(kept))
+        cost = functools.partial(self._block_cost, host, _ot.to_numpy64(X),
+                                 y.detach().cpu().numpy(), kept)
+        return _ot.to_numpy64(weights), b, cost
+
+    def _device_problem(self, X, y, weights, kept, host):
+        """The same as tensors on the batch's device (solvers with ``host = False``)."""
+        if kept is None:
+            b = self.reference_mass
         else:
-            w = weights.double()
-            arrays = {"reference": self.reference, "targets": self.reference_targets,
-                      "sq_norm": self.reference.pow(2).sum(1)}
-            if kept is not None:
-                kept = torch.from_numpy(kept).to(X.device)
-            b = self.reference_mass if kept is None else \
-                torch.full((len(kept),), 1.0 / len(kept), dtype=torch.float64, device=X.device)
-            cost = functools.partial(self._block_cost, arrays, X, y, kept)
-        masses, grad = normalised_masses(w)
-        value, mass_grad = self.solver.solve(masses, b, cost)
-        return value, torch.as_tensor(grad(mass_grad), dtype=weights.dtype).to(weights.device)
+            kept = torch.from_numpy(kept).to(X.device)
+            b = torch.full((len(kept),), 1.0 / len(kept), dtype=torch.float64, device=X.device)
+        cost = functools.partial(self._block_cost, self._device_arrays(), X, y, kept)
+        return weights.double(), b, cost
 
     # ------------------------------------------------------------------ the OT problem
     def _host_arrays(self):
@@ -221,10 +225,13 @@ class LossValLoss(nn.Module):
 
         ``keep``: a mask or index of the reference rows (None: all).
         """
-        arrays = {"reference": self.reference, "targets": self.reference_targets,
-                  "sq_norm": self.reference.pow(2).sum(1)}
-        return pair_cost(X, y, arrays, keep, self.cost_scale, self.label_weight,
+        return pair_cost(X, y, self._device_arrays(), keep, self.cost_scale, self.label_weight,
                          self.task == "classification")
+
+    def _device_arrays(self):
+        """The reference's rows, squared norms and targets, as the buffers' tensors."""
+        return {"reference": self.reference, "targets": self.reference_targets,
+                "sq_norm": self.reference.pow(2).sum(1)}
 
     def reference_kept(self, idx, host=None):
         """The reference rows a batch with rows ``idx`` is transported to, a numpy index.

@@ -15,7 +15,6 @@ import functools
 import inspect
 import math
 
-import numpy as np
 import torch
 
 from ._arrays import cast, host_views, lower_median, zeros

@@ -297,7 +297,10 @@ def test_weight_gradient_buffer_is_reused_and_cleared():
     assert (third[:50] == 1).all()
 
 
-@pytest.mark.parametrize("log_prior", [None, torch.log(torch.tensor([0.8, 0.2], dtype=torch.float64))])
+_PRIOR = torch.log(torch.tensor([0.8, 0.2], dtype=torch.float64))
+
+
+@pytest.mark.parametrize("log_prior", [None, _PRIOR])
 def test_closed_form_gradients_match_autograd_of_the_formula(log_prior):
     # WeightedLoss gives each input's gradient of mean(w * CE) * D(w_ot) ** 2 in closed
     # form: the network's (logits), the task side's and the OT side's, as autograd would
@@ -308,8 +311,8 @@ def test_closed_form_gradients_match_autograd_of_the_formula(log_prior):
     y = torch.randint(0, 2, (40,), generator=torch.Generator().manual_seed(1))
     logits = torch.randn(40, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(2),
                          requires_grad=True)
-    values = torch.empty(40, dtype=torch.float64).uniform_(0.2, 1.8,
-                                                            generator=torch.Generator().manual_seed(3))
+    values = torch.empty(40, dtype=torch.float64).uniform_(
+        0.2, 1.8, generator=torch.Generator().manual_seed(3))
     task_w, ot_w = values.clone().requires_grad_(), values.clone().requires_grad_()
     crit.solver.generator.manual_seed(5)
     loss = crit(logits, y, idx, X[idx], task_w, ot_w, log_prior)

@@ -61,7 +61,8 @@ def test_features_are_written_chunk_by_chunk_into_one_array():
 
     out = fill_rows((X, extra), transform, chunk=100)  # chunks that do not divide the rows
     assert out.dtype == np.float32 and out.shape == (1008, 3)
-    np.testing.assert_array_equal(out, np.vstack([transform(X), transform(extra)]).astype(np.float32))
+    whole = np.vstack([transform(X), transform(extra)]).astype(np.float32)
+    np.testing.assert_array_equal(out, whole)
     assert fill_rows((X, extra[:0]), transform).shape == (1001, 3)  # no canaries
 
 
