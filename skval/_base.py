@@ -25,6 +25,7 @@ from ._issues import IssuesMixin
 from ._results import ValuesMixin
 from ._run_warnings import warn_if_canaries_blend_in, warn_if_flat, warn_if_interrupted
 from ._tabular import TableInputMixin, needs_encoding
+from ._features import StandardisedRows
 from ._spec import (LossSpec, NetSpec, Prepared, Reference, RowSpec, batch_size_for,
                     reference_position)
 from ._train import train_local
@@ -189,8 +190,8 @@ class _BaseLossVal(TableInputMixin, IssuesMixin, ValuesMixin, BaseEstimator):
         Xt = self._fit_scaler(X, X_canary)
         Xc = self._fit_cost_features(X, Xt, X_canary)
         n = len(X)  # the reference and the cost's scale come from the rows, not the canaries
-        reference = self._choose_reference(Xc[:n], X_val, y_val, rows_rng)
-        cost_scale = _cost_scale(Xc[:n], reference.X, rows_rng)
+        reference = self._choose_reference(Xc, n, X_val, y_val, rows_rng)
+        cost_scale = _cost_scale(Xc, n, reference.X, rows_rng)
         return Prepared(Xt, Xc, np.concatenate([target, target_canary]), n_outputs, reference,
                         cost_scale, seed, row_index, n_canaries=len(X_canary) // 2)
 
@@ -246,13 +247,13 @@ class _BaseLossVal(TableInputMixin, IssuesMixin, ValuesMixin, BaseEstimator):
         return X_val, y_val
 
     def _fit_scaler(self, X, X_canary):
-        """Learn the feature standardisation (if ``standardize``) on ``X``; apply it to
-        ``X`` and then ``X_canary``, in one float32 array."""
+        """Learn the feature standardisation (if ``standardize``) on ``X``: the rows of
+        ``X`` and then ``X_canary``, standardised as they are read (no copy of ``X``)."""
         if self.standardize:
             self._x_mean, self._x_scale = mean_and_scale(X)
         else:
             self._x_mean, self._x_scale = 0.0, 1.0
-        return fill_rows((X, X_canary), self._transform_X)
+        return StandardisedRows(X, self._x_mean, self._x_scale, self._transform_X(X_canary))
 
     def _fit_cost_features(self, X, Xt, X_canary):
         """The features the OT cost compares (``ot_scaling``): ``Xt`` itself, or quantiles
@@ -272,15 +273,17 @@ class _BaseLossVal(TableInputMixin, IssuesMixin, ValuesMixin, BaseEstimator):
             return self._transform_X(X)
         return np.ascontiguousarray(self._cost_quantiles.transform(X), dtype=np.float32)
 
-    def _choose_reference(self, Xc, X_val, y_val, rng):
-        """At most ``n_reference`` rows of ``X_val``, or of ``X`` itself without one (cost features)."""
+    def _choose_reference(self, Xc, n_rows, X_val, y_val, rng):
+        """At most ``n_reference`` rows of ``X_val``, or without one of the first ``n_rows``
+        rows of ``Xc`` (the training rows' cost features; the canaries follow them)."""
         source = Xc if X_val is None else self._cost_features(X_val)
+        n_source = n_rows if X_val is None else len(source)
         # Targets enter the cost only when the user vouches for them with y_val: the
         # training labels are the very thing under suspicion.
         source_targets = None if y_val is None else self._encode_reference_targets(y_val)
-        rows = np.arange(len(source))
-        if len(source) > self.n_reference:
-            rows = np.sort(rng.choice(len(source), self.n_reference, replace=False))
+        rows = np.arange(n_source)
+        if n_source > self.n_reference:
+            rows = np.sort(rng.choice(n_source, self.n_reference, replace=False))
         return Reference(
             X=source[rows],
             targets=None if source_targets is None else source_targets[rows],
@@ -412,13 +415,13 @@ def _row_sampler(rng):
     return np.random.default_rng(rng.randint(np.iinfo(np.int32).max))
 
 
-def _cost_scale(Xt, reference, rng):
+def _cost_scale(Xc, n_rows, reference, rng):
     """Mean squared distance from (a probe of) the training rows to the reference.
 
-    Divides the cost once so that the OT term is of order 1 whatever the number and
-    scale of the features.
+    The training rows are the first ``n_rows`` of ``Xc``. Divides the cost once so
+    that the OT term is of order 1 whatever the number and scale of the features.
     """
-    probe = Xt[rng.choice(len(Xt), min(len(Xt), _COST_PROBE), replace=False)]
+    probe = Xc[rng.choice(n_rows, min(n_rows, _COST_PROBE), replace=False)]
     scale = float(torch.cdist(torch.from_numpy(probe), torch.from_numpy(reference)).pow(2).mean())
     return scale if scale > 0 else 1.0
 

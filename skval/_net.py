@@ -27,13 +27,15 @@ class RowDataset(Dataset):
     ``__getitems__`` lets the DataLoader fetch a whole batch with one tensor
     index instead of one row at a time and a collate. ``X_cost``, when given, are
     the rows' features for the OT cost (``X`` otherwise); a batch carries them as
-    ``"X_cost"``.
+    ``"X_cost"``. ``X`` and ``X_cost`` are arrays (held as tensors) or anything
+    that a tensor of row numbers indexes into a tensor, with ``len`` (a fit's
+    ``skval._features.StandardisedRows``).
     """
 
     def __init__(self, X, y=None, X_cost=None):
-        self.X = torch.as_tensor(X)
+        self.X = _rows(X)
         self.y = None if y is None else torch.as_tensor(y)
-        self.X_cost = None if X_cost is None else torch.as_tensor(X_cost)
+        self.X_cost = None if X_cost is None else _rows(X_cost)
 
     def __len__(self):
         return len(self.X)
@@ -51,6 +53,11 @@ class RowDataset(Dataset):
         if self.X_cost is not None:
             rows["X_cost"] = self.X_cost[idx]
         return rows, yb
+
+
+def _rows(X):
+    """``X`` as a tensor, unless it is an indexable holder of rows of its own."""
+    return X if hasattr(X, "shape") and not isinstance(X, np.ndarray) else torch.as_tensor(X)
 
 
 def batch_collate(batch):

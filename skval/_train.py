@@ -24,9 +24,10 @@ class FitResult:
 
 
 def dataset(Xt, Xc, target):
-    """The ``RowDataset`` of rows with features ``Xt``, OT cost features ``Xc``, targets."""
-    X_cost = None if Xc is Xt else torch.as_tensor(Xc)
-    return RowDataset(torch.as_tensor(Xt), torch.as_tensor(target), X_cost)
+    """The ``RowDataset`` of rows with features ``Xt`` (an array or ``StandardisedRows``),
+    OT cost features ``Xc``, targets."""
+    X_cost = None if Xc is Xt else Xc
+    return RowDataset(Xt, torch.as_tensor(target), X_cost)
 
 
 def train_net(net, data):

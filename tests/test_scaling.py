@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+import torch
 
 from skval import LossValClassifier, LossValRegressor
 from skval.evaluation import auroc, inject_noise
@@ -81,3 +82,23 @@ def test_quantile_rows_are_the_transformers_own_draw():
     np.testing.assert_array_equal(quantiles[0], quantiles[1])
     small = X[:100]
     assert _quantile_rows(small) is small  # below the subsample: every row
+
+
+def test_standardised_rows_read_like_the_stacked_array_without_copying_X():
+    # a fit's network input: the rows of X standardised as they are read, the canaries after
+    from skval._features import StandardisedRows
+    rng = np.random.RandomState(0)
+    X = rng.normal(3.0, 2.0, size=(50, 4))
+    before = X.copy()
+    mean, scale = X.mean(axis=0), X.std(axis=0)
+    extra = rng.normal(size=(6, 4)).astype(np.float32)
+    rows = StandardisedRows(X, mean, scale, extra)
+    stacked = np.vstack([((X - mean) / scale).astype(np.float32), extra])
+    assert rows.shape == stacked.shape and len(rows) == 56 and rows.dtype == np.float32
+    picked = np.array([55, 0, 49, 50, 7, 7])  # canaries and rows, in any order
+    np.testing.assert_array_equal(rows[picked], stacked[picked])
+    np.testing.assert_array_equal(rows[10:52], stacked[10:52])
+    as_tensor = rows[torch.as_tensor(picked)]  # a batch's tensor index gives a tensor
+    assert isinstance(as_tensor, torch.Tensor) and as_tensor.dtype == torch.float32
+    np.testing.assert_array_equal(as_tensor.numpy(), stacked[picked])
+    assert rows.X is X and np.array_equal(X, before)  # X kept as it is, not copied
