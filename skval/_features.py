@@ -45,9 +45,10 @@ class StandardisedRows:
             return torch.from_numpy(self[rows.numpy()])
         rows = np.arange(len(self))[rows] if isinstance(rows, slice) else np.asarray(rows)
         n = len(self.X)
-        out = np.empty((len(rows), self.shape[1]), dtype=np.float32)
-        inside = rows < n
-        out[inside] = (self.X[rows[inside]] - self.mean) / self.scale
-        if not inside.all():
-            out[~inside] = self.extra[rows[~inside] - n]
+        # every row read from X (an extra row's place is filled from X's last row, then
+        # overwritten): one gather and one transform for the batch
+        out = ((self.X[np.minimum(rows, n - 1)] - self.mean) / self.scale).astype(np.float32)
+        extra = rows >= n
+        if extra.any():
+            out[extra] = self.extra[rows[extra] - n]
         return out
