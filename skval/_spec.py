@@ -60,8 +60,9 @@ class Reference:
 class Prepared:
     """What ``fit`` has ready before it builds the net (``_BaseLossVal._prepare``)."""
 
-    Xt: np.ndarray                 # standardised features, float32
-    Xc: np.ndarray                 # the OT cost's features (``Xt`` itself with "standard")
+    Xt: object                     # the network's input rows, float32 on reading
+                                   # (skval._features.StandardisedRows, or an array)
+    Xc: object                     # the OT cost's features (``Xt`` itself with "standard")
     target: np.ndarray             # encoded targets
     n_outputs: int
     reference: Reference
