@@ -18,9 +18,7 @@ def host_views(*values, host=True):
 
     ``host=False`` keeps tensors as tensors (the device path, also on the CPU).
     """
-    if not host:
-        return values
-    return [_host_view(v) for v in values]
+    return [_host_view(v) for v in values] if host else list(values)
 
 
 def _host_view(value):

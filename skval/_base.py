@@ -19,13 +19,13 @@ from torch import nn
 from ._canary import (calibrated_values, canary_count, make_canaries, noise_shares,
                       plausible_shares)
 from ._distributed import train_on_processes
+from ._features import StandardisedRows
 from ._mlp import MLP
 from ._params import EXTRA_PREFIXES, check_params, hidden_sizes, resolve_device
 from ._issues import IssuesMixin
 from ._results import ValuesMixin
 from ._run_warnings import warn_if_canaries_blend_in, warn_if_flat, warn_if_interrupted
 from ._tabular import TableInputMixin, needs_encoding
-from ._features import StandardisedRows
 from ._spec import (LossSpec, NetSpec, Prepared, Reference, RowSpec, batch_size_for,
                     reference_position)
 from ._train import train_local
@@ -43,14 +43,13 @@ _MIN_REFERENCE, _FEW_REFERENCE = 2, 10
 
 
 def fill_rows(parts, transform, chunk=_FILL_CHUNK):
-    """``transform`` of each of ``parts`` (row-wise), stacked into one float32 array.
+    """``transform`` of each of ``parts`` (row-wise, keeping the columns), stacked into one
+    float32 array.
 
     Written chunk by chunk into the result, so that no full-size temporary of the
     transform's own (float64 arithmetic, say) is ever held.
     """
-    n_rows = sum(len(part) for part in parts)
-    first = transform(parts[0][:1])
-    out = np.empty((n_rows,) + first.shape[1:], dtype=np.float32)
+    out = np.empty((sum(len(part) for part in parts), parts[0].shape[1]), dtype=np.float32)
     row = 0
     for part in parts:
         for start in range(0, len(part), chunk):
@@ -83,10 +82,11 @@ class _BaseLossVal(TableInputMixin, IssuesMixin, ValuesMixin, BaseEstimator):
     """What LossValClassifier and LossValRegressor share.
 
     ``fit`` runs in named steps: check the parameters and the data
-    (``_validate``), standardise (``_fit_scaler``), build the features the OT
-    cost compares (``_fit_cost_features``), choose the reference rows
-    (``_choose_reference``), scale the OT cost (``_cost_scale``), append the
-    canary rows (``_with_canaries``) (together ``_prepare``), describe the net
+    (``_validate``), make the canary rows (``_canaries``), standardise the rows
+    and the canaries after them (``_fit_scaler``), build the features the OT cost
+    compares (``_fit_cost_features``), choose the reference rows
+    (``_choose_reference``), scale the OT cost (``_cost_scale``) (together
+    ``_prepare``), describe the net
     (``_net_spec``), train it (a trainer: ``skval._train.train_local``, or
     ``skval._distributed`` on several processes; both return a ``FitResult``) and
     store the results (``_store_results``).

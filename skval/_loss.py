@@ -164,23 +164,24 @@ class LossValLoss(nn.Module):
         grad : torch.Tensor like ``weights``
             The distance's gradient in ``weights`` (through their normalisation).
         """
-        host = self._host_arrays()
-        kept = self.reference_kept(idx, host)
+        host_arrays = self._host_arrays()
+        kept = self.reference_kept(idx, host_arrays)
         problem = self._host_problem if self.solver.host else self._device_problem
-        w, reference_masses, cost = problem(X, y, weights, kept, host)
+        w, reference_masses, cost = problem(X, y, weights, kept, host_arrays)
         masses, to_weights = normalised_masses(w)
         value, mass_grad = self.solver.solve(masses, reference_masses, cost)
         return value, torch.as_tensor(to_weights(mass_grad), dtype=weights.dtype).to(weights.device)
 
-    def _host_problem(self, X, y, weights, kept, host):
+    def _host_problem(self, X, y, weights, kept, host_arrays):
         """The weights, the reference masses and the cost, as float64 numpy (host solvers)."""
-        b = host["mass"] if kept is None else np.full(len(kept), 1.0 / len(kept))
-        cost = functools.partial(self._block_cost, host, _ot.to_numpy64(X),
+        b = host_arrays["mass"] if kept is None else np.full(len(kept), 1.0 / len(kept))
+        cost = functools.partial(self._block_cost, host_arrays, _ot.to_numpy64(X),
                                  y.detach().cpu().numpy(), kept)
         return _ot.to_numpy64(weights), b, cost
 
-    def _device_problem(self, X, y, weights, kept, host):
-        """The same as tensors on the batch's device (solvers with ``host = False``)."""
+    def _device_problem(self, X, y, weights, kept, host_arrays):
+        """The same as tensors on the batch's device (solvers with ``host = False``;
+        ``host_arrays`` unused)."""
         if kept is None:
             b = self.reference_mass
         else:
@@ -225,23 +226,22 @@ class LossValLoss(nn.Module):
 
         ``keep``: a mask or index of the reference rows (None: all).
         """
-        return pair_cost(X, y, self._device_arrays(), keep, self.cost_scale, self.label_weight,
-                         self.task == "classification")
+        return self._block_cost(self._device_arrays(), X, y, keep)
 
     def _device_arrays(self):
         """The reference's rows, squared norms and targets, as the buffers' tensors."""
         return {"reference": self.reference, "targets": self.reference_targets,
                 "sq_norm": self.reference.pow(2).sum(1)}
 
-    def reference_kept(self, idx, host=None):
+    def reference_kept(self, idx, host_arrays=None):
         """The reference rows a batch with rows ``idx`` is transported to, a numpy index.
 
-        None: all of them (no reference row in the batch, or every one). ``host``: the
-        reference's host arrays (``_host_arrays``), when the caller has them.
+        None: all of them (no reference row in the batch, or every one).
+        ``host_arrays``: the reference's (``_host_arrays``), when the caller has them.
         """
         if self.reference_position is None:
             return None
-        position = (host or self._host_arrays())["position"][idx.cpu().numpy()]
+        position = (host_arrays or self._host_arrays())["position"][idx.cpu().numpy()]
         position = position[position >= 0]
         m = len(self.reference)
         if len(position) == 0 or len(position) == m:

@@ -16,6 +16,7 @@ from skorch.utils import TeeGenerator
 from torch.utils.data import Dataset
 
 from ._callbacks import check_callbacks
+from ._features import StandardisedRows
 from ._rowstate import RowState
 from ._weights import use_fused_kernels
 from .exceptions import NonFiniteLossError
@@ -27,9 +28,9 @@ class RowDataset(Dataset):
     ``__getitems__`` lets the DataLoader fetch a whole batch with one tensor
     index instead of one row at a time and a collate. ``X_cost``, when given, are
     the rows' features for the OT cost (``X`` otherwise); a batch carries them as
-    ``"X_cost"``. ``X`` and ``X_cost`` are arrays (held as tensors) or anything
-    that a tensor of row numbers indexes into a tensor, with ``len`` (a fit's
-    ``skval._features.StandardisedRows``).
+    ``"X_cost"``. ``X`` and ``X_cost`` are arrays (held as tensors) or a fit's
+    ``skval._features.StandardisedRows``, which a tensor of row numbers indexes
+    into a tensor.
     """
 
     def __init__(self, X, y=None, X_cost=None):
@@ -56,8 +57,8 @@ class RowDataset(Dataset):
 
 
 def _rows(X):
-    """``X`` as a tensor, unless it is an indexable holder of rows of its own."""
-    return X if hasattr(X, "shape") and not isinstance(X, np.ndarray) else torch.as_tensor(X)
+    """``X`` as a tensor, unless it is a ``StandardisedRows`` (which reads its own rows)."""
+    return X if isinstance(X, StandardisedRows) else torch.as_tensor(X)
 
 
 def batch_collate(batch):

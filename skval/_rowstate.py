@@ -105,7 +105,7 @@ class RowState(nn.Module):
             return None
         if self.training:
             self.class_counts += torch.bincount(y, minlength=self.n_classes)[:self.n_classes]
-        counts = self.class_counts.detach() + 1  # a class not seen yet is rare, not impossible
+        counts = self.class_counts + 1  # a class not seen yet is rare, not impossible
         return counts.log_() - counts.sum().log()
 
     def step(self, rows, task_grad, ot_grad):
@@ -130,7 +130,7 @@ class RowState(nn.Module):
         of the squared batch median of its absolute value), so that the two sides are
         comparable, and a step late in training, when the losses are small, counts as
         much as an early one. The scales are host floats, computed as float64 tensor
-        arithmetic would, operation by operation.
+        arithmetic would, operation by operation. The batch rows are distinct.
         """
         rows, evidence, *grads = host_views(rows, self.evidence, task_grad, ot_grad,
                                             host=self.host)

@@ -271,6 +271,18 @@ def test_label_term_of_the_cost(task):
     # keep: a mask of the reference rows
     keep = torch.tensor([True, False, True])
     torch.testing.assert_close(labelled.cost(X, y, keep), (features + 0.5 * extra)[:, keep])
+    # the host solvers' numpy cost (what a training step builds) is the same matrix, here
+    # and against reference rows away from the origin (their norms enter the product form)
+    host = labelled._block_cost(labelled._host_arrays(), X.double().numpy(), y.numpy(),
+                                np.array([0, 2]))
+    assert isinstance(host, np.ndarray) and host.dtype == np.float64
+    np.testing.assert_allclose(host, (features + 0.5 * extra)[:, keep].numpy(), rtol=1e-6)
+    shifted = LossValLoss(task, torch.tensor([[1.0, 1.0], [-2.0, 0.5], [0.0, 3.0]]),
+                          cost_scale=2.0, reference_targets=targets, label_weight=0.5)
+    direct = torch.cdist(X, shifted.reference).pow(2) / 2.0 + 0.5 * extra
+    host = shifted._block_cost(shifted._host_arrays(), X.double().numpy(), y.numpy(), None)
+    np.testing.assert_allclose(host, direct.numpy(), rtol=1e-6)
+    torch.testing.assert_close(shifted.cost(X, y), direct)
 
 
 def test_weight_gradient_buffer_is_reused_and_cleared():
