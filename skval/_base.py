@@ -19,7 +19,7 @@ from torch import nn
 from ._canary import (calibrated_values, canary_count, make_canaries, noise_shares,
                       plausible_shares)
 from ._distributed import train_on_processes
-from ._features import StandardisedRows
+from ._features import StandardisedRows, fill_rows
 from ._mlp import MLP
 from ._params import EXTRA_PREFIXES, check_params, hidden_sizes, resolve_device
 from ._issues import IssuesMixin
@@ -31,8 +31,6 @@ from ._spec import (LossSpec, NetSpec, Prepared, Reference, RowSpec, batch_size_
 from ._train import train_local
 
 _PREDICT_CHUNK = 8192
-# Rows a feature transform works on at a time in fit (its temporaries stay small).
-_FILL_CHUNK = 65_536
 # ot_scaling="quantile": quantiles per feature, and the rows they are estimated from.
 _N_QUANTILES, _QUANTILE_SUBSAMPLE = 1000, 100_000
 # Training rows probed for the scale of the OT cost.
@@ -40,23 +38,6 @@ _COST_PROBE = 512
 # X_val rows: below the first the OT term compares nothing (one point: every row's gradient is
 # its distance to it, and a batch on it makes the loss 0); below the second, a warning.
 _MIN_REFERENCE, _FEW_REFERENCE = 2, 10
-
-
-def fill_rows(parts, transform, chunk=_FILL_CHUNK):
-    """``transform`` of each of ``parts`` (row-wise, keeping the columns), stacked into one
-    float32 array.
-
-    Written chunk by chunk into the result, so that no full-size temporary of the
-    transform's own (float64 arithmetic, say) is ever held.
-    """
-    out = np.empty((sum(len(part) for part in parts), parts[0].shape[1]), dtype=np.float32)
-    row = 0
-    for part in parts:
-        for start in range(0, len(part), chunk):
-            block = part[start:start + chunk]
-            out[row:row + len(block)] = transform(block)
-            row += len(block)
-    return out
 
 
 def mean_and_scale(A):

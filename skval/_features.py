@@ -1,4 +1,8 @@
-"""The network's input rows in a fit, standardised as they are read: no copy of ``X``.
+"""A fit's feature arrays, built without full-size copies of ``X``.
+
+``StandardisedRows``: the network's input rows, standardised as they are read.
+``fill_rows``: a row-wise transform (the OT cost's features) written chunk by chunk
+into one array.
 
 A fit trains on the user's rows and, after them, the canaries. Holding the
 standardised float32 features of every row would copy ``X`` (80 MB at a million rows
@@ -10,6 +14,9 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+
+# Rows a feature transform works on at a time in fit (its temporaries stay small).
+_FILL_CHUNK = 65_536
 
 
 class StandardisedRows:
@@ -52,3 +59,20 @@ class StandardisedRows:
         if extra.any():
             out[extra] = self.extra[rows[extra] - n]
         return out
+
+
+def fill_rows(parts, transform, chunk=_FILL_CHUNK):
+    """``transform`` of each of ``parts`` (row-wise, keeping the columns), stacked into one
+    float32 array.
+
+    Written chunk by chunk into the result, so that no full-size temporary of the
+    transform's own (float64 arithmetic, say) is ever held.
+    """
+    out = np.empty((sum(len(part) for part in parts), parts[0].shape[1]), dtype=np.float32)
+    row = 0
+    for part in parts:
+        for start in range(0, len(part), chunk):
+            block = part[start:start + chunk]
+            out[row:row + len(block)] = transform(block)
+            row += len(block)
+    return out

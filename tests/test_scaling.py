@@ -53,7 +53,7 @@ def test_quantile_cost_finds_corrupted_rows_among_heavy_tails(skewed):
 def test_features_are_written_chunk_by_chunk_into_one_array():
     # fit writes the rows' and the canaries' features once, in chunks: the same numbers
     # as transforming each part whole and stacking them
-    from skval._base import fill_rows
+    from skval._features import fill_rows
     rng = np.random.RandomState(0)
     X, extra = rng.normal(size=(1001, 3)), rng.normal(size=(7, 3))
 
