@@ -36,10 +36,12 @@ __all__ = ["LossValCleaner"]
 _CUT_DOC = """cut : "kmeans", float in (0, 1) or int >= 0, default="kmeans"
         Which rows are removal candidates: ``"kmeans"``, the low cluster of an
         exact 1-D 2-means split of the values (none when all values are equal),
-        and of it at most as many rows as the valuer estimates corrupted
-        (``n_samples * sum(noise_shares_)``, the lowest-valued, when the valuer
-        has canaries; not in the wide cut, ``veto="agree"``, whose candidates
-        ``CleanedEstimator``'s cross-validation checks); a float, that fraction
+        and of it at most as many rows as the valuer estimates corrupted, the
+        lowest-valued (``n_samples * sum(noise_shares_)`` when the valuer has
+        canaries; a regressor without them, ``n_samples`` times the share of
+        swapped targets its residuals allow; not in the wide cut,
+        ``veto="agree"``, whose candidates ``CleanedEstimator``'s
+        cross-validation checks); a float, that fraction
         of the rows with the lowest values; an int, that many rows with the
         lowest values."""
 

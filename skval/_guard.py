@@ -33,12 +33,13 @@ without being wrong. The guards take them back out of the cut, never add any:
 
 - **the noise estimate** (not with the wide veto, whose candidates a
   cross-validation checks): a 2-means cut keeps at most as many rows as the
-  valuer's canaries say are corrupted (``noise_shares_`` summed, times the rows),
-  the lowest-valued ones. The 2-means split of the values does not know how much
-  noise there is; where the run cannot tell noise from signal (hard or
-  imbalanced tables) the canaries do not stand out and the estimate is small,
-  as on a clean table (a total of at most 0.11 on the benchmark's clean
-  imbalanced tables).
+  valuer says are corrupted, the lowest-valued ones: with canaries, their
+  ``noise_shares_`` summed, times the rows; a regressor without them, the share
+  of swapped targets its residuals show (``swapped_target_share``). The 2-means
+  split of the values does not know how much noise there is; where the run
+  cannot tell noise from signal (hard or imbalanced tables) the canaries do not
+  stand out and the estimate is small, as on a clean table (a total of at most
+  0.11 on the benchmark's clean imbalanced tables).
 
 Each rule only ever removes rows from the cut, so the guarded cut removes fewer
 rows than the plain one, never others.
@@ -271,7 +272,7 @@ def guarded_cut(valuer, X, y, values, groups, cut="kmeans", max_class_share=0.5,
     """The rows the guarded cut removes: the cut and its caps, the veto, the floor.
 
     The caps: per class (``max_class_share``) and, for a 2-means cut under the
-    strict veto or none, the noise estimate (``within_noise_estimate``; the wide
+    strict veto or none, the valuer's noise estimate (``noise_estimate``; the wide
     cut, ``veto="agree"``, gives a cross-validation its candidates and is not
     capped).
 
@@ -303,23 +304,103 @@ def guarded_cut(valuer, X, y, values, groups, cut="kmeans", max_class_share=0.5,
         The rows to remove.
     """
     removed = rows_to_remove(values, groups, cut, max_class_share)
-    if veto != "agree":  # the wide cut is for candidates a cross-validation checks: no cap
-        removed = within_noise_estimate(valuer, values, removed, cut)
+    if prediction is None and _predicts_targets(valuer):  # one pass for the cap and the veto
+        prediction = valuer.predict(X)
+    if veto != "agree" and isinstance(cut, str) and cut == "kmeans":
+        # the wide cut is for candidates a cross-validation checks, a share or a count is
+        # the user's: neither is capped
+        removed = within_noise_estimate(values, removed, noise_estimate(valuer, y, prediction))
     return guard(values, removed, groups, spared_rows(valuer, X, y, veto, prediction))
 
 
-def within_noise_estimate(valuer, values, removed, cut="kmeans"):
-    """The rows of a 2-means cut among the lowest ``n * sum(valuer.noise_shares_)`` values.
+def _predicts_targets(valuer):
+    return not is_classifier(valuer) and hasattr(valuer, "predict")
 
-    Unchanged for a cut by share or count (the user's), or without canaries.
+
+def noise_estimate(valuer, y, prediction=None):
+    """The share of the rows the valuer estimates corrupted, or None (no estimate).
+
+    Parameters
+    ----------
+    valuer : fitted estimator
+        With canaries (``noise_shares_`` not None): their shares summed. Otherwise
+        a regressor: ``swapped_target_share`` of its ``prediction``. Otherwise None.
+    y : array-like of shape (n_samples,) or (n_samples, n_targets)
+        The given targets of the rows it was fitted on.
+    prediction : ndarray or None, default=None
+        The regressor's predictions for those rows (needed for a regressor).
+
+    Returns
+    -------
+    share : float or None
     """
     shares = getattr(valuer, "noise_shares_", None)
-    if shares is None or not (isinstance(cut, str) and cut == "kmeans"):
+    if shares is not None:
+        return float(np.sum(shares))
+    if prediction is None or not _predicts_targets(valuer):
+        return None
+    return swapped_target_share(prediction, y)
+
+
+def within_noise_estimate(values, removed, share):
+    """The rows of ``removed`` among the ``round(n * share)`` lowest values.
+
+    Unchanged when ``share`` is None (no estimate).
+    """
+    if share is None:
         return removed
-    count = int(round(len(values) * float(np.sum(shares))))
+    count = int(round(len(values) * share))
     lowest = np.zeros(len(values), bool)
     lowest[np.argsort(values, kind="stable")[:count]] = True
     return removed & lowest
+
+
+# random pairs of a row's prediction and another row's target: at most this many
+_SWAP_PAIRS = 200_000
+# the thresholds stop where this share of the random pairs' residuals lies beyond them
+_SWAP_TAIL = 0.05
+
+
+def swapped_target_share(prediction, y):
+    """The largest share of swapped targets (another row's) the residuals allow.
+
+    A swapped target says nothing of its row's features: its residual is that of
+    the row's prediction against a random row's target. So at any threshold ``t``,
+    the share of the rows whose absolute residual exceeds ``t`` is at least
+    ``share`` times the share of random (prediction, target) pairs that do, and
+    ``share`` is at most their ratio; the smallest ratio over thresholds up to the
+    pairs' 95th percentile is the estimate (an upper bound in the spirit of
+    mixture proportion estimation). Clean rows the network fits seldom reach
+    where random targets do, so on a table without swapped targets it is small;
+    rows with corrupted features, whose predictions go astray, count as swapped.
+
+    Parameters
+    ----------
+    prediction : ndarray of shape (n_samples,) or (n_samples, n_targets)
+        A regressor's predictions for its training rows.
+    y : array-like of shape (n_samples,) or (n_samples, n_targets)
+        Their given targets.
+
+    Returns
+    -------
+    share : float
+        In [0, 1]; with several targets, the largest of their estimates.
+    """
+    y, prediction = _as_columns(y, prediction)
+    n_rows = len(y)
+    repeats = max(1, min(10, _SWAP_PAIRS // max(n_rows, 1)))
+    shares = [0.0]
+    for own, target, predicted in zip(np.abs(y - prediction).T, y.T, prediction.T):
+        rng = np.random.RandomState(0)  # the same pairs for every target
+        pairs = np.sort(np.concatenate([np.abs(target[rng.permutation(n_rows)] - predicted)
+                                        for _ in range(repeats)]))
+        thresholds = np.quantile(pairs, np.linspace(0.0, 1.0 - _SWAP_TAIL, 60))
+        rows_beyond = 1.0 - np.searchsorted(np.sort(own), thresholds, side="right") / n_rows
+        pairs_beyond = 1.0 - np.searchsorted(pairs, thresholds, side="right") / len(pairs)
+        usable = pairs_beyond > 0
+        if usable.any():
+            shares.append(float(np.min(rows_beyond[usable] / pairs_beyond[usable])))
+    return float(np.clip(max(shares), 0.0, 1.0))
 
 
 def rows_past_cut(valuer, X, y, values, groups, removed, n_more, max_class_share=0.5,

@@ -169,18 +169,32 @@ class _Estimate:
 
 
 def test_the_2_means_cut_keeps_at_most_the_estimated_noise():
-    from skval._guard import within_noise_estimate
+    from skval._guard import noise_estimate, within_noise_estimate
 
     values = np.r_[np.linspace(-5, -4, 30), np.linspace(0, 1, 170)]  # 2-means: the 30 lowest
     removed = values < -3
-    capped = within_noise_estimate(_Estimate([0.04, 0.06]), values, removed)
+    capped = within_noise_estimate(values, removed, noise_estimate(_Estimate([0.04, 0.06]), None))
     np.testing.assert_array_equal(np.flatnonzero(capped), np.arange(20))  # 10 % of 200, lowest
-    assert not within_noise_estimate(_Estimate([0.0, 0.0]), values, removed).any()  # clean
-    np.testing.assert_array_equal(within_noise_estimate(_Estimate([0.5, 0.0]), values, removed),
-                                  removed)  # never adds rows
-    for valuer, cut in ((_Estimate(None), "kmeans"), (_Estimate([0.0, 0.01]), 0.15),
-                        (_Estimate([0.0, 0.01]), 30)):  # no canaries, or the user's own cut
-        np.testing.assert_array_equal(within_noise_estimate(valuer, values, removed, cut), removed)
+    assert not within_noise_estimate(values, removed, 0.0).any()  # clean
+    np.testing.assert_array_equal(within_noise_estimate(values, removed, 0.5), removed)  # no adding
+    # no canaries: no estimate, nothing capped
+    assert noise_estimate(_Estimate(None), None) is None
+    np.testing.assert_array_equal(within_noise_estimate(values, removed, None), removed)
+
+
+def test_a_cut_by_share_or_count_is_not_capped(cancer_fits):
+    from skval._guard import guarded_cut
+
+    X, y = load_breast_cancer(return_X_y=True)
+    Xn, yn, _ = inject_noise(X, y, kind="label", rate=0.2, random_state=0)
+    clf = cancer_fits["label"][0]
+    groups = np.zeros(len(yn))
+    for cut in (0.25, 150):  # the user's own cut (142 or 150 rows), far above the estimate
+        removed = guarded_cut(clf, Xn, yn, clf.data_values_, groups, cut=cut,
+                              max_class_share=1.0, veto=None)
+        assert removed.sum() == (142 if cut == 0.25 else 150)
+    assert guarded_cut(clf, Xn, yn, clf.data_values_, groups, max_class_share=1.0,
+                       veto=None).sum() <= round(len(yn) * clf.noise_shares_.sum())
 
 
 def test_the_cleaner_removes_at_most_the_estimated_noise(cancer_fits):

@@ -301,6 +301,43 @@ def test_the_strict_veto_on_a_regression_target():
     assert removed == {"doubt": [5], "agree": [5, 6], None: [5, 6]}
 
 
+def test_the_swapped_target_share_follows_the_swapped_rows():
+    from skval._guard import swapped_target_share
+
+    rng = np.random.RandomState(0)
+    fit = rng.lognormal(size=2000)  # a skewed target the network fits up to a small error
+    y = fit + 0.05 * rng.normal(size=2000)
+    assert swapped_target_share(fit, y) < 0.02
+    for share in (0.1, 0.3):
+        swapped = y.copy()
+        rows = rng.choice(2000, int(share * 2000), replace=False)
+        swapped[rows] = y[rng.permutation(rows)]
+        assert abs(swapped_target_share(fit, swapped) - share) < 0.04
+        # several targets: the largest estimate
+        two = swapped_target_share(np.column_stack([fit, fit]), np.column_stack([y, swapped]))
+        assert two == swapped_target_share(fit, swapped)
+    assert swapped_target_share(np.zeros(50), np.ones(50)) == 0.0  # a constant target
+
+
+def test_a_regressor_cut_keeps_at_most_the_swapped_share():
+    from skval._guard import swapped_target_share
+
+    rng = np.random.RandomState(0)
+    y = rng.normal(size=400)
+    prediction = y.copy()
+    prediction[:20] = rng.normal(size=20)  # 5 % of the targets do not fit their rows
+    values = np.r_[np.linspace(-2, -1, 60), np.linspace(1, 2, 340)]  # 2-means: the 60 lowest
+    X = np.column_stack([values, prediction])
+    share = swapped_target_share(prediction, y)
+    assert 0.03 < share < 0.08
+    removed = np.setdiff1d(np.arange(400), LossValCleaner(
+        FixedPredictionValuer(), veto=None).fit(X, y).sample_indices_)
+    np.testing.assert_array_equal(removed, np.arange(round(400 * share)))  # the lowest values
+    by_count = np.setdiff1d(np.arange(400), LossValCleaner(
+        FixedPredictionValuer(), veto=None, cut=60).fit(X, y).sample_indices_)
+    assert len(by_count) == 60  # the user's own count: not capped
+
+
 def test_extreme_targets_keep_their_rows_on_a_clean_skewed_table():
     rng = np.random.RandomState(0)
     X = rng.normal(size=(600, 6))
