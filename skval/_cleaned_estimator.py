@@ -17,6 +17,7 @@ from sklearn.utils.validation import check_is_fitted, has_fit_parameter
 
 from ._cleaning import (_CUT_DOC, _SHARE_DOC, LossValCleaner, default_valuer, groups_for_cap,
                         value_weights)
+from ._guard import doubts_a_label
 from ._removal import check_removal, choose_removal
 
 __all__ = ["CleanedEstimator"]
@@ -94,10 +95,14 @@ class CleanedEstimator(MetaEstimatorMixin, BaseEstimator):
         rows of the held-out fold (never cleaned). A candidate must score above
         removing nothing in more than half of the inner folds; among those (and
         removing nothing) the best mean score wins, the smaller amount on a tie.
-        The valuer is fitted once, on all rows. Cost: at most
-        ``len(candidates) * cv`` fits of ``estimator`` (``n_inner_fits_``), none
-        when the cut is empty; a candidate stops once it can no longer win most
-        folds.
+        A classifier's candidates are tried only when the valuer's network
+        doubts the label of some row of the cut (the strict veto,
+        ``veto="doubt"``, would let it go); otherwise nothing is removed: the
+        cut then holds hard rows, not wrong labels, and the inner folds'
+        accuracy would decide by chance. The valuer is fitted once, on all rows. Cost: at
+        most ``len(candidates) * cv`` fits of ``estimator`` (``n_inner_fits_``),
+        none when the cut is empty or doubts no label; a candidate stops once it
+        can no longer win most folds.
         ``"cut"``: remove them all, from the strict cut nothing checks
         (``LossValCleaner(veto="doubt")``, the default cleaner's).
     removal_fractions : sequence of float in [0, 3], default=(0.0, 0.5, 1.0, 1.5, 2.0)
@@ -226,6 +231,8 @@ class CleanedEstimator(MetaEstimatorMixin, BaseEstimator):
     def _fit_dropping(self, cleaner, X, y):
         """Choose how many of the cut's rows to remove (``removal``), then fit on the rest."""
         order = cleaner.removal_order()
+        if self.removal == "cv" and not doubts_a_label(self.valuer_, X, y, order):
+            order = order[:0]
         n_removed = n_cut = len(order)
         if self.removal == "cv":
             past_cut = int(np.ceil((max(self.removal_fractions) - 1) * n_cut))

@@ -237,6 +237,31 @@ def spared_rows(valuer, X, y, veto, prediction=None):
     return agree | ~doubts_target(prediction, y) if veto == "doubt" else agree
 
 
+def doubts_a_label(valuer, X, y, rows):
+    """Whether a classifier's network doubts the label of any of ``rows`` (the strict veto).
+
+    Parameters
+    ----------
+    valuer, X, y
+        As in ``spared_rows``.
+    rows : ndarray of int
+        Positions in ``X``.
+
+    Returns
+    -------
+    bool
+        False for no rows; True for a regressor, or a valuer that cannot predict
+        (nothing to go by). A regression target is doubted only beyond three
+        robust deviations, too strict a test to read its absence as clean.
+    """
+    if len(rows) == 0:
+        return False
+    if not is_classifier(valuer):
+        return True
+    spared = spared_rows(valuer, X, np.asarray(y), "doubt")
+    return spared is None or not spared[rows].all()
+
+
 def check_veto(veto):
     """Raise a ValueError unless ``veto`` is one of ``VETOES`` or None."""
     if veto is not None and not (isinstance(veto, str) and veto in VETOES):

@@ -266,15 +266,30 @@ def test_the_strict_veto_removes_only_doubted_rows():
 
 def test_the_inner_cv_draws_from_the_wide_cut_and_a_blind_cut_is_strict():
     y = np.arange(40) % 2
-    X = np.column_stack([np.arange(40.0), y, np.zeros(40)])  # the network doubts no row
+    sure = np.isin(np.arange(40), [2, 3])
+    X = np.column_stack([np.arange(40.0), np.where(sure, 1 - y, y), sure])  # 2-3: sure of the
+    # other label (doubted); the rest 0.5 / 0.5
     blind = CleanedEstimator(LogisticRegression(), valuer=MarkedVetoValuer(), cut=5,
                              removal="cut").fit(X, y)
-    assert blind.n_removed_ == 0
+    np.testing.assert_array_equal(np.setdiff1d(np.arange(40), blind.sample_indices_), [2, 3])
     checked = CleanedEstimator(LogisticRegression(), valuer=MarkedVetoValuer(), cut=5,
                                removal_fractions=(0.0, 1.0), random_state=0).fit(X, y)
-    # the wide cut: rows 0-4 less the class-0 ones (a 0.5 / 0.5 tie is predicted as class 0,
-    # at the class's mean probability: confidently agreed with)
-    assert checked.removal_scores_["n_removed"].tolist() == [0, 2]
+    # the wide cut: rows 0-4 less the class-0 ones the network agrees with (a 0.5 / 0.5 tie is
+    # predicted as class 0, above the class's mean probability, 0.475): 1, 2 and 3
+    assert checked.removal_scores_["n_removed"].tolist() == [0, 3]
+
+
+def test_the_inner_cv_removes_nothing_when_the_network_doubts_no_row():
+    y = np.arange(40) % 2
+    X = np.column_stack([np.arange(40.0), y, np.zeros(40)])  # 0.5 / 0.5 everywhere
+    model = CleanedEstimator(LogisticRegression(), valuer=MarkedVetoValuer(), cut=5,
+                             random_state=0).fit(X, y)
+    # the wide cut would offer row 1 (predicted as class 0), but no label is doubted: the
+    # candidates are not cross-validated
+    assert model.n_removed_ == 0 and model.n_inner_fits_ == 0
+    assert model.removal_scores_["n_removed"].tolist() == [0]
+    assert LossValCleaner(MarkedVetoValuer(), cut=5, veto="agree").fit(X, y).removal_order(
+    ).tolist() == [1, 3]
 
 
 class FixedPredictionValuer(RegressorMixin, BaseEstimator):
