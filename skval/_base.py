@@ -40,6 +40,18 @@ _COST_PROBE = 512
 _MIN_REFERENCE, _FEW_REFERENCE = 2, 10
 
 
+def normal_quantiles(n_rows):
+    """An unfitted QuantileTransformer to a standard normal, for ``n_rows`` rows.
+
+    Its own subsample of at most ``_QUANTILE_SUBSAMPLE`` rows is drawn with
+    ``random_state=0``. Fit it on standardised values: it clips values within an
+    absolute 1e-7 of a column's bounds, so a column of scale 1e-7 or less would be
+    all bounds.
+    """
+    return QuantileTransformer(output_distribution="normal", n_quantiles=min(_N_QUANTILES, n_rows),
+                               subsample=_QUANTILE_SUBSAMPLE, random_state=0)
+
+
 def mean_and_scale(A):
     """Column means and standard deviations of ``A``, with 1 where a column is constant."""
     std = A.std(axis=0)
@@ -242,11 +254,9 @@ class _BaseLossVal(TableInputMixin, IssuesMixin, ValuesMixin, BaseEstimator):
         self._cost_quantiles = None
         if self.ot_scaling == "standard":
             return Xt
-        # Standardised first: QuantileTransformer clips values within an absolute 1e-7 of
-        # a column's bounds, so a column of scale 1e-7 or less would be all bounds.
-        self._cost_quantiles = make_pipeline(StandardScaler(), QuantileTransformer(
-            output_distribution="normal", n_quantiles=min(_N_QUANTILES, len(X)),
-            subsample=_QUANTILE_SUBSAMPLE, random_state=0)).fit(_quantile_rows(X))
+        # standardised first (see normal_quantiles)
+        self._cost_quantiles = make_pipeline(StandardScaler(), normal_quantiles(len(X))).fit(
+            _quantile_rows(X))
         return fill_rows((X, X_canary), self._cost_features)
 
     def _cost_features(self, X):

@@ -398,6 +398,9 @@ def swapped_target_share(prediction, y):
     mixture proportion estimation). Clean rows the network fits seldom reach
     where random targets do, so on a table without swapped targets it is small;
     rows with corrupted features, whose predictions go astray, count as swapped.
+    Residuals are taken on the targets' ranks (targets and predictions through
+    the targets' empirical distribution), so a skewed target's few extreme rows
+    do not set the thresholds.
 
     Parameters
     ----------
@@ -415,17 +418,26 @@ def swapped_target_share(prediction, y):
     n_rows = len(y)
     repeats = max(1, min(10, _SWAP_PAIRS // max(n_rows, 1)))
     shares = [0.0]
-    for own, target, predicted in zip(np.abs(y - prediction).T, y.T, prediction.T):
+    for target, predicted in zip(y.T, prediction.T):
+        target, predicted = _ranks_among(target, target), _ranks_among(predicted, target)
+        own = np.sort(np.abs(target - predicted))
         rng = np.random.RandomState(0)  # the same pairs for every target
         pairs = np.sort(np.concatenate([np.abs(target[rng.permutation(n_rows)] - predicted)
                                         for _ in range(repeats)]))
         thresholds = np.quantile(pairs, np.linspace(0.0, 1.0 - _SWAP_TAIL, 60))
-        rows_beyond = 1.0 - np.searchsorted(np.sort(own), thresholds, side="right") / n_rows
+        rows_beyond = 1.0 - np.searchsorted(own, thresholds, side="right") / n_rows
         pairs_beyond = 1.0 - np.searchsorted(pairs, thresholds, side="right") / len(pairs)
         usable = pairs_beyond > 0
         if usable.any():
             shares.append(float(np.min(rows_beyond[usable] / pairs_beyond[usable])))
     return float(np.clip(max(shares), 0.0, 1.0))
+
+
+def _ranks_among(values, reference):
+    """Each value's mid-rank share among ``reference`` (its empirical distribution), in [0, 1]."""
+    ordered = np.sort(reference)
+    below = np.searchsorted(ordered, values, side="left")
+    return (below + np.searchsorted(ordered, values, side="right")) / (2.0 * len(ordered))
 
 
 def rows_past_cut(valuer, X, y, values, groups, removed, n_more, max_class_share=0.5,

@@ -26,6 +26,7 @@ EXTRA_PREFIXES = ("module__", "optimizer__")
 OT_METHODS = ("exact", "sinkhorn")
 WEIGHT_UPDATES = ("batch", "row")
 OT_SCALINGS = ("quantile", "standard")
+TARGET_SCALINGS = ("quantile", "standard")
 
 
 def _positive(name, value, kind=numbers.Real, allow_none=False):
@@ -159,6 +160,8 @@ def check_params(est, extra):
     _one_of("weight_update", est.weight_update, WEIGHT_UPDATES)
     _one_of("ot_method", est.ot_method, OT_METHODS)
     _one_of("ot_scaling", est.ot_scaling, OT_SCALINGS)
+    if hasattr(est, "target_scaling"):  # the regressor's
+        _one_of("target_scaling", est.target_scaling, TARGET_SCALINGS)
     if est.ot_method == "sinkhorn":
         _positive("ot_reg", est.ot_reg)
     _positive("ot_power", est.ot_power)

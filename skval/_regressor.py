@@ -6,7 +6,7 @@ import numpy as np
 import torch
 from sklearn.base import RegressorMixin
 
-from ._base import _BaseLossVal, mean_and_scale, store_init_params
+from ._base import _BaseLossVal, mean_and_scale, normal_quantiles, store_init_params
 from ._docs import COMMON_ATTRIBUTES, FIT_DOC, parameters_doc
 
 
@@ -30,6 +30,7 @@ class LossValRegressor(RegressorMixin, _BaseLossVal):
         ot_reg=0.1,
         ot_power=2.0,
         ot_scaling="quantile",
+        target_scaling="quantile",
         label_weight=0.0,
         n_reference=256,
         canaries=0.0,
@@ -53,17 +54,17 @@ class LossValRegressor(RegressorMixin, _BaseLossVal):
     def _encode_target(self, y):
         self._y_ndim = y.ndim
         Y = np.asarray(y, dtype=np.float64).reshape(len(y), -1)
-        # Targets are standardised so the loss scale (and lr) do not depend on y's units.
-        self._y_mean, self._y_scale = mean_and_scale(Y)
-        return ((Y - self._y_mean) / self._y_scale).astype(np.float32), Y.shape[1]
+        self._targets = TargetScaling(Y, quantile=self.target_scaling == "quantile")
+        return self._targets.encode(Y), Y.shape[1]
 
     def _encode_reference_targets(self, y_val):
         Y = np.asarray(y_val, dtype=np.float64).reshape(len(y_val), -1)
-        if Y.shape[1] != len(self._y_mean):
-            raise ValueError(f"y_val has {Y.shape[1]} targets per row, y has {len(self._y_mean)}.")
+        if Y.shape[1] != self._targets.n_targets:
+            raise ValueError(f"y_val has {Y.shape[1]} targets per row, y has "
+                             f"{self._targets.n_targets}.")
         if not np.isfinite(Y).all():
             raise ValueError("y_val contains NaN or infinity.")
-        return ((Y - self._y_mean) / self._y_scale).astype(np.float32)
+        return self._targets.encode(Y)
 
     def predict(self, X):
         """Predicted targets of each row of ``X``.
@@ -78,7 +79,8 @@ class LossValRegressor(RegressorMixin, _BaseLossVal):
         y_pred : ndarray of shape (n_samples,) or (n_samples, n_targets)
             Same number of dimensions as the ``y`` seen in ``fit``.
         """
-        out = self._forward(X) * self._y_scale + self._y_mean
+        out = self._forward(X)  # first: it raises NotFittedError before fit
+        out = self._targets.decode(out)
         return out.ravel() if self._y_ndim == 1 else out
 
     def __sklearn_tags__(self):
@@ -87,11 +89,56 @@ class LossValRegressor(RegressorMixin, _BaseLossVal):
         return tags
 
 
+class TargetScaling:
+    """The targets as the network trains on them (``target_scaling``), and back.
+
+    Always standardised, so that the loss's scale (and ``lr``) do not depend on the
+    targets' units. With ``quantile``, each target is then mapped through its
+    training quantiles to a standard normal (and standardised again): a squared
+    loss on a skewed or heavy-tailed target is dominated by its few extreme rows,
+    whose large residuals push their weights down for being extreme, not wrong;
+    on ranks a swapped target (another row's) is still as far from its
+    prediction as its rank is from the row's.
+
+    Parameters
+    ----------
+    Y : ndarray of shape (n_samples, n_targets)
+        The training targets (float64).
+    quantile : bool
+        Map through the quantiles.
+    """
+
+    def __init__(self, Y, quantile):
+        self.n_targets = Y.shape[1]
+        self.mean, self.scale = mean_and_scale(Y)
+        self.quantiles = None
+        if quantile:
+            standard = (Y - self.mean) / self.scale
+            self.quantiles = normal_quantiles(len(Y)).fit(standard)
+            self.normal_mean, self.normal_scale = mean_and_scale(
+                self.quantiles.transform(standard))
+
+    def encode(self, Y):
+        """``Y`` (float64, 2-D) as the network trains on it, float32."""
+        Z = (Y - self.mean) / self.scale
+        if self.quantiles is not None:
+            Z = (self.quantiles.transform(Z) - self.normal_mean) / self.normal_scale
+        return Z.astype(np.float32)
+
+    def decode(self, Z):
+        """The network's outputs ``Z`` (2-D) in the targets' units, float64."""
+        Z = np.asarray(Z, dtype=np.float64)
+        if self.quantiles is not None:
+            Z = self.quantiles.inverse_transform(Z * self.normal_scale + self.normal_mean)
+        return Z * self.scale + self.mean
+
+
 LossValRegressor.__doc__ = f"""Neural-network regressor that values its training rows with LossVal.
 
     A network and one weight per training row are trained together on
     ``mean_n w_n * (y_n - f(x_n)) ** 2 * OT_w(batch, reference) ** 2`` (Wibiral
-    et al., 2024, arXiv:2412.04158), with the targets standardised internally.
+    et al., 2024, arXiv:2412.04158), with the targets mapped internally to a
+    standard normal through their quantiles (``target_scaling``).
     Rows whose weight ends low are the ones that hurt the model: wrong targets and
     corrupted features.
 

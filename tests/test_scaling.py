@@ -1,4 +1,5 @@
-"""ot_scaling: the features the OT cost compares, and what "quantile" buys on heavy tails."""
+"""ot_scaling and target_scaling: the features the OT cost compares, the targets the network
+sees, and what "quantile" buys on heavy tails."""
 
 import numpy as np
 import pytest
@@ -102,3 +103,54 @@ def test_standardised_rows_read_like_the_stacked_array_without_copying_X():
     assert isinstance(as_tensor, torch.Tensor) and as_tensor.dtype == torch.float32
     np.testing.assert_array_equal(as_tensor.numpy(), stacked[picked])
     assert rows.X is X and np.array_equal(X, before)  # X kept as it is, not copied
+
+
+# ----------------------------------------------------------------------------- target_scaling
+
+def test_target_scaling_maps_through_quantiles_and_back():
+    from scipy.stats import skew
+
+    from skval._regressor import TargetScaling
+
+    rng = np.random.RandomState(0)
+    # a skewed target and one of scale 1e-9 (standardised before its quantiles are learnt)
+    Y = np.column_stack([rng.lognormal(0, 1.5, 500), 1e-9 * rng.normal(size=500)])
+    scaling = TargetScaling(Y, quantile=True)
+    Z = scaling.encode(Y)
+    assert Z.dtype == np.float32 and Z.shape == Y.shape
+    np.testing.assert_allclose(Z.mean(axis=0), 0, atol=1e-5)
+    np.testing.assert_allclose(Z.std(axis=0), 1, atol=1e-4)
+    assert skew(Y[:, 0]) > 3 and abs(skew(Z[:, 0])) < 0.1  # normal scores
+    np.testing.assert_array_equal(np.argsort(Z, axis=0), np.argsort(Y, axis=0))  # same ranks
+    np.testing.assert_allclose(scaling.decode(Z), Y, rtol=1e-4)  # back to the targets
+    standard = TargetScaling(Y, quantile=False)
+    np.testing.assert_allclose(standard.encode(Y), (Y - Y.mean(axis=0)) / Y.std(axis=0),
+                               rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(standard.decode(standard.encode(Y)), Y, rtol=1e-5)
+
+
+def test_quantile_targets_spare_the_extremes_and_find_swapped_targets():
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(600, 6))
+    y = 100 * np.exp(0.6 * X @ np.array([1.0, 0.8, -0.6, 0.4, 0.0, 0.0])
+                     + 0.2 * rng.normal(size=600))  # skewness about 2
+    top = y >= np.quantile(y, 0.95)
+    X_noisy, y_noisy, swapped = inject_noise(X, y, kind="label", rate=0.15, task="regression",
+                                             random_state=0)
+    lowest, found = {}, {}
+    for scaling in ("quantile", "standard"):
+        clean = LossValRegressor(target_scaling=scaling, max_epochs=15, random_state=0).fit(X, y)
+        lowest[scaling] = top[np.argsort(clean.data_values_)[:30]].sum()
+        noisy = LossValRegressor(target_scaling=scaling, max_epochs=15, random_state=0)
+        found[scaling] = auroc(noisy.fit(X_noisy, y_noisy).data_values_, swapped)
+    # clean rows: the largest 5 % of targets fill 18 of the 30 lowest values on the
+    # standardised scale, 7 on the quantile one
+    assert lowest["quantile"] <= 10 and lowest["standard"] >= 14
+    assert found["quantile"] > 0.8 and found["quantile"] > found["standard"] + 0.04
+
+
+def test_bad_target_scaling_is_refused():
+    with pytest.raises(ValueError, match=r"target_scaling must be one of \('quantile', "
+                                         r"'standard'\), got 'minmax'"):
+        LossValRegressor(target_scaling="minmax", max_epochs=1).fit(np.ones((20, 2)),
+                                                                    np.arange(20.0))
