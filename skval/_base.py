@@ -161,8 +161,9 @@ class _BaseLossVal(TableInputMixin, IssuesMixin, ValuesMixin, BaseEstimator):
         result = trainer(spec, prep)
         if result is None:
             return None
+        label_share = self._label_share(result.net, prep)
         prep = prep.without_rows()  # the rows' copies are no longer needed
-        self._store_results(result, prep)
+        self._store_results(result, prep, label_share)
         warn_if_interrupted(result.net, self.max_epochs)
         return self
 
@@ -316,7 +317,12 @@ class _BaseLossVal(TableInputMixin, IssuesMixin, ValuesMixin, BaseEstimator):
         """The number of classes whose labels the row state counts (None: not counted)."""
         return None
 
-    def _store_results(self, result, prep):
+    def _label_share(self, net, prep):
+        """The share of wrong labels (targets) if estimated otherwise than by the label
+        canaries (see ``LossValRegressor``); None: by them."""
+        return None
+
+    def _store_results(self, result, prep, label_share=None):
         """The fitted attributes: the net, the values and what the run did."""
         net = self.net_ = result.net
         self._row_index = None if prep.row_index is None else prep.row_index.copy()
@@ -329,6 +335,8 @@ class _BaseLossVal(TableInputMixin, IssuesMixin, ValuesMixin, BaseEstimator):
         self.noise_shares_, self.data_values_ = None, self.weights_
         if prep.n_canaries:
             estimate = noise_shares(evidence, n_rows, prep.n_canaries)
+            if label_share is not None:
+                estimate[0] = label_share
             self.noise_shares_ = plausible_shares(estimate)
             warn_if_canaries_blend_in(estimate, self.noise_shares_)
             self.data_values_ = calibrated_values(evidence, n_rows, prep.n_canaries,

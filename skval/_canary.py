@@ -9,7 +9,8 @@ noise of each feature's own scale added, their targets kept. They train like any
 their evidence is known to come from one kind of corruption, which calibrates
 the two sides of ``evidence_`` (column 0 the label side, 1 the feature side):
 
-* **How much of each corruption the rows hold** (``noise_shares``): on each side,
+* **How much of each corruption the rows hold** (``noise_shares``; a regressor
+  replaces the label share by its residuals' ``skval._guard.swapped_target_share``): on each side,
   the share of the rows beyond the median of that side's canaries, against what
   each kind of canary reaches there (a row with corrupted features also looks
   mislabelled), solved for the two shares. Rough (see ``noise_shares``): where a
@@ -63,7 +64,7 @@ def make_canaries(X, target, n_classes, count, rng):
     X : ndarray of shape (n_rows, n_features)
         The training rows' numeric features (not modified).
     target : ndarray of shape (n_rows,) or (n_rows, n_targets)
-        Their encoded targets: class codes, or standardised regression targets.
+        Their encoded targets: class codes, or regression targets as the network sees them.
     n_classes : int or None
         Classes of a classification (codes in ``[0, n_classes)``); None: regression.
     count : int

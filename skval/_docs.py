@@ -158,18 +158,19 @@ _CANARIES = """    canaries : float in [0, 0.5], default={default}
         percent more rows). ``0``: no canaries; ``data_values_`` are the LossVal
         weights, the paper's formulation.{note}
 """
-_REGRESSION_CANARIES_NOTE = """ Off by default in regression: residuals
-        of clean rows are heavy-tailed on real targets, so the label canaries
-        (another row's target) do not stand out from them, the label share is
-        overestimated (on the wage table 0.46-0.69 with a fifth of the targets
-        swapped, 0.28-0.46 with none swapped) and the values trail the weights
-        (BENCHMARKS section 1)."""
+_REGRESSION_CANARIES_NOTE = """ In regression the label share is not
+        read from the label canaries but from the network's residuals on the rows
+        (``skval._guard.swapped_target_share``: how many targets are as far from
+        their predictions as another row's target would be): residuals of clean
+        rows are wide on noisy or heavy-tailed targets, and the label canaries
+        (another row's target) did not stand out from them (a label share of
+        0.25-0.69 with no target swapped; BENCHMARKS section 1)."""
 
 
 def parameters_doc(hidden, activation, classifier=False):
     """The Parameters section of an estimator with these default network settings."""
     canaries = _CANARIES.format(
-        default="0.025" if classifier else "0.0",
+        default="0.025",
         wrong="class" if classifier else "row's target",
         note="" if classifier else _REGRESSION_CANARIES_NOTE)
     return _PARAMETERS.format(hidden=hidden, activation=activation, auto_min=_AUTO_BATCH_MIN,
@@ -184,7 +185,7 @@ COMMON_ATTRIBUTES = """
     data_values_ : ndarray of shape (n_samples,)
         The value of each training row, in the order of ``X``; low values mark
         harmful rows (wrong labels, corrupted features). With canaries (the
-        classifier's default): minus the log of the estimated odds that the row is corrupted,
+        default): minus the log of the estimated odds that the row is corrupted,
         ``-log(s_label * o_label + s_feature * o_feature)``, where ``s`` are
         ``noise_shares_`` (floored at one row) and ``o`` each side's odds of the
         row's evidence against the canaries' (a logistic fit on the side's robust
@@ -199,7 +200,8 @@ COMMON_ATTRIBUTES = """
         only through momentum, between its own steps, stays at 0).
     noise_shares_ : ndarray of shape (2,) or None
         Estimated shares of the rows corrupted in their labels (targets) and in
-        their features, from the canaries (see ``canaries``). A rough figure: on
+        their features, from the canaries (see ``canaries``; a regressor's label
+        share from its residuals). A rough figure: on
         the benchmark's classification tables with a fifth of the rows corrupted
         one way, 0.10-0.17 of that kind on average and 0.00-0.03 of the other,
         a single run's total 0.00-0.43; on clean imbalanced tables a total of at

@@ -126,16 +126,33 @@ def test_without_canaries_the_values_are_the_weights():
     clf = LossValClassifier(max_epochs=2, canaries=0, random_state=0).fit(X, y)
     assert clf.noise_shares_ is None and len(clf.net_.rows_.weights) == len(y)
     np.testing.assert_array_equal(clf.data_values_, clf.weights_)
-    reg = LossValRegressor(max_epochs=2, random_state=0).fit(X, y.astype(float))
-    assert reg.canaries == 0.0 and reg.noise_shares_ is None  # off by default in regression
+    reg = LossValRegressor(max_epochs=2, canaries=0, random_state=0).fit(X, y.astype(float))
+    assert reg.noise_shares_ is None
     np.testing.assert_array_equal(reg.data_values_, reg.weights_)
 
 
-def test_canaries_in_regression_when_asked():
-    X, y = load_breast_cancer(return_X_y=True)
-    reg = LossValRegressor(max_epochs=2, canaries=0.05, random_state=0).fit(X, y.astype(float))
-    assert reg.noise_shares_.shape == (2,) and len(reg.net_.rows_.weights) == len(y) + 2 * 28
-    assert reg.data_values_.shape == (len(y),) and np.isfinite(reg.data_values_).all()
+def test_regression_canaries_and_the_swapped_share():
+    from sklearn.datasets import make_friedman1
+
+    from skval._guard import swapped_target_share
+
+    X, y = make_friedman1(600, noise=1.0, random_state=0)
+    shares, found = {}, {}
+    for kind in ("label", "feature"):
+        Xn, yn, noisy = inject_noise(X, y, kind=kind, rate=0.2, task="regression",
+                                     random_state=0)
+        reg = LossValRegressor(max_epochs=15, random_state=0).fit(Xn, yn)  # canaries by default
+        assert len(reg.net_.rows_.weights) == 600 + 2 * 15 and reg.data_values_.shape == (600,)
+        shares[kind], found[kind] = reg.noise_shares_, auroc(reg.data_values_, noisy)
+        if kind == "label":
+            # the label share is the residuals' swapped share, not the label canaries'
+            assert shares[kind][0] == pytest.approx(swapped_target_share(
+                reg._targets.encode(reg.predict(Xn).reshape(-1, 1)),
+                reg._targets.encode(yn.reshape(-1, 1))), abs=0.02)
+    # each noise shows on its own side (label 0.058 / feature 0.000; 0.000 / 0.064)
+    assert shares["label"][0] > 0.03 > shares["label"][1]
+    assert shares["feature"][1] > 0.03 > shares["feature"][0]
+    assert found["label"] > 0.72 and found["feature"] > 0.88  # the weights: 0.73, 0.86
 
 
 def test_canaries_on_a_table_with_categories_and_missing_values():
