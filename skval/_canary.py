@@ -10,7 +10,7 @@ their evidence is known to come from one kind of corruption, which calibrates
 the two sides of ``evidence_`` (column 0 the label side, 1 the feature side):
 
 * **How much of each corruption the rows hold** (``noise_shares``; a regressor
-  replaces the label share by its residuals' ``skval._guard.swapped_target_share``): on each side,
+  replaces the label share by its residuals' ``swapped_target_share``): on each side,
   the share of the rows beyond the median of that side's canaries, against what
   each kind of canary reaches there (a row with corrupted features also looks
   mislabelled), solved for the two shares. Rough (see ``noise_shares``): where a
@@ -204,3 +204,64 @@ def calibrated_values(evidence, n_rows, count, shares):
             _side_log_odds(squashed[:, FEATURE], n_rows, feature_rows)]
     log_shares = np.log(np.maximum(shares, 1.0 / n_rows))
     return -np.logaddexp(log_shares[LABEL] + odds[LABEL], log_shares[FEATURE] + odds[FEATURE])
+
+
+# random pairs of a row's prediction and another row's target: at most this many
+_SWAP_PAIRS = 200_000
+# the thresholds stop where this share of the random pairs' residuals lies beyond them
+_SWAP_TAIL = 0.05
+
+
+def swapped_target_share(prediction, y):
+    """The largest share of swapped targets (another row's) the residuals allow.
+
+    A swapped target says nothing of its row's features: its residual is that of
+    the row's prediction against a random row's target. So at any threshold ``t``,
+    the share of the rows whose absolute residual exceeds ``t`` is at least
+    ``share`` times the share of random (prediction, target) pairs that do, and
+    ``share`` is at most their ratio; the smallest ratio over thresholds up to the
+    pairs' 95th percentile is the estimate (an upper bound in the spirit of
+    mixture proportion estimation). Clean rows the network fits seldom reach
+    where random targets do, so on a table without swapped targets it is small;
+    rows with corrupted features, whose predictions go astray, count as swapped.
+    Residuals are taken on the targets' ranks (targets and predictions through
+    the targets' empirical distribution), so a skewed target's few extreme rows
+    do not set the thresholds.
+
+    Parameters
+    ----------
+    prediction : ndarray of shape (n_samples,) or (n_samples, n_targets)
+        A regressor's predictions for its training rows.
+    y : array-like of shape (n_samples,) or (n_samples, n_targets)
+        Their given targets.
+
+    Returns
+    -------
+    share : float
+        In [0, 1]; with several targets, the largest of their estimates.
+    """
+    y = np.asarray(y, dtype=np.float64).reshape(len(y), -1)
+    prediction = np.asarray(prediction, dtype=np.float64).reshape(y.shape)
+    n_rows = len(y)
+    repeats = max(1, min(10, _SWAP_PAIRS // max(n_rows, 1)))
+    shares = [0.0]
+    for target, predicted in zip(y.T, prediction.T):
+        target, predicted = _ranks_among(target, target), _ranks_among(predicted, target)
+        own = np.sort(np.abs(target - predicted))
+        rng = np.random.RandomState(0)  # the same pairs for every target
+        pairs = np.sort(np.concatenate([np.abs(target[rng.permutation(n_rows)] - predicted)
+                                        for _ in range(repeats)]))
+        thresholds = np.quantile(pairs, np.linspace(0.0, 1.0 - _SWAP_TAIL, 60))
+        rows_beyond = 1.0 - np.searchsorted(own, thresholds, side="right") / n_rows
+        pairs_beyond = 1.0 - np.searchsorted(pairs, thresholds, side="right") / len(pairs)
+        usable = pairs_beyond > 0
+        if usable.any():
+            shares.append(float(np.min(rows_beyond[usable] / pairs_beyond[usable])))
+    return float(np.clip(max(shares), 0.0, 1.0))
+
+
+def _ranks_among(values, reference):
+    """Each value's mid-rank share among ``reference`` (its empirical distribution), in [0, 1]."""
+    ordered = np.sort(reference)
+    below = np.searchsorted(ordered, values, side="left")
+    return (below + np.searchsorted(ordered, values, side="right")) / (2.0 * len(ordered))

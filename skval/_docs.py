@@ -160,7 +160,7 @@ _CANARIES = """    canaries : float in [0, 0.5], default={default}
 """
 _REGRESSION_CANARIES_NOTE = """ In regression the label share is not
         read from the label canaries but from the network's residuals on the rows
-        (``skval._guard.swapped_target_share``: how many targets are as far from
+        (``skval._canary.swapped_target_share``: how many targets are as far from
         their predictions as another row's target would be): residuals of clean
         rows are wide on noisy or heavy-tailed targets, and the label canaries
         (another row's target) did not stand out from them (a label share of

@@ -50,6 +50,7 @@ from __future__ import annotations
 import numpy as np
 from sklearn.base import is_classifier
 
+from ._canary import swapped_target_share
 from ._selection import evidence_source, robust_z, rows_to_remove
 
 VETOES = ("doubt", "agree")
@@ -378,66 +379,6 @@ def within_noise_estimate(values, removed, share):
     lowest = np.zeros(len(values), bool)
     lowest[np.argsort(values, kind="stable")[:count]] = True
     return removed & lowest
-
-
-# random pairs of a row's prediction and another row's target: at most this many
-_SWAP_PAIRS = 200_000
-# the thresholds stop where this share of the random pairs' residuals lies beyond them
-_SWAP_TAIL = 0.05
-
-
-def swapped_target_share(prediction, y):
-    """The largest share of swapped targets (another row's) the residuals allow.
-
-    A swapped target says nothing of its row's features: its residual is that of
-    the row's prediction against a random row's target. So at any threshold ``t``,
-    the share of the rows whose absolute residual exceeds ``t`` is at least
-    ``share`` times the share of random (prediction, target) pairs that do, and
-    ``share`` is at most their ratio; the smallest ratio over thresholds up to the
-    pairs' 95th percentile is the estimate (an upper bound in the spirit of
-    mixture proportion estimation). Clean rows the network fits seldom reach
-    where random targets do, so on a table without swapped targets it is small;
-    rows with corrupted features, whose predictions go astray, count as swapped.
-    Residuals are taken on the targets' ranks (targets and predictions through
-    the targets' empirical distribution), so a skewed target's few extreme rows
-    do not set the thresholds.
-
-    Parameters
-    ----------
-    prediction : ndarray of shape (n_samples,) or (n_samples, n_targets)
-        A regressor's predictions for its training rows.
-    y : array-like of shape (n_samples,) or (n_samples, n_targets)
-        Their given targets.
-
-    Returns
-    -------
-    share : float
-        In [0, 1]; with several targets, the largest of their estimates.
-    """
-    y, prediction = _as_columns(y, prediction)
-    n_rows = len(y)
-    repeats = max(1, min(10, _SWAP_PAIRS // max(n_rows, 1)))
-    shares = [0.0]
-    for target, predicted in zip(y.T, prediction.T):
-        target, predicted = _ranks_among(target, target), _ranks_among(predicted, target)
-        own = np.sort(np.abs(target - predicted))
-        rng = np.random.RandomState(0)  # the same pairs for every target
-        pairs = np.sort(np.concatenate([np.abs(target[rng.permutation(n_rows)] - predicted)
-                                        for _ in range(repeats)]))
-        thresholds = np.quantile(pairs, np.linspace(0.0, 1.0 - _SWAP_TAIL, 60))
-        rows_beyond = 1.0 - np.searchsorted(own, thresholds, side="right") / n_rows
-        pairs_beyond = 1.0 - np.searchsorted(pairs, thresholds, side="right") / len(pairs)
-        usable = pairs_beyond > 0
-        if usable.any():
-            shares.append(float(np.min(rows_beyond[usable] / pairs_beyond[usable])))
-    return float(np.clip(max(shares), 0.0, 1.0))
-
-
-def _ranks_among(values, reference):
-    """Each value's mid-rank share among ``reference`` (its empirical distribution), in [0, 1]."""
-    ordered = np.sort(reference)
-    below = np.searchsorted(ordered, values, side="left")
-    return (below + np.searchsorted(ordered, values, side="right")) / (2.0 * len(ordered))
 
 
 def rows_past_cut(valuer, X, y, values, groups, removed, n_more, max_class_share=0.5,

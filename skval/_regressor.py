@@ -7,8 +7,8 @@ import torch
 from sklearn.base import RegressorMixin
 
 from ._base import _BaseLossVal, mean_and_scale, normal_quantiles, store_init_params
+from ._canary import swapped_target_share
 from ._docs import COMMON_ATTRIBUTES, FIT_DOC, parameters_doc
-from ._guard import swapped_target_share
 
 
 # rows per forward pass when the training rows' outputs are computed

@@ -134,7 +134,7 @@ def test_without_canaries_the_values_are_the_weights():
 def test_regression_canaries_and_the_swapped_share():
     from sklearn.datasets import make_friedman1
 
-    from skval._guard import swapped_target_share
+    from skval._canary import swapped_target_share
 
     X, y = make_friedman1(600, noise=1.0, random_state=0)
     shares, found = {}, {}

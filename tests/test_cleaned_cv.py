@@ -317,7 +317,7 @@ def test_the_strict_veto_on_a_regression_target():
 
 
 def test_the_swapped_target_share_follows_the_swapped_rows():
-    from skval._guard import swapped_target_share
+    from skval._canary import swapped_target_share
 
     rng = np.random.RandomState(0)
     fit = rng.lognormal(size=2000)  # a skewed target the network fits up to a small error
@@ -335,7 +335,7 @@ def test_the_swapped_target_share_follows_the_swapped_rows():
 
 
 def test_a_regressor_cut_keeps_at_most_the_swapped_share():
-    from skval._guard import swapped_target_share
+    from skval._canary import swapped_target_share
 
     rng = np.random.RandomState(0)
     y = rng.normal(size=400)
