@@ -231,7 +231,8 @@ def main(argv=None):
     print(f"{task}: valued {len(report)} rows of {args.csv} -> {output}")
     if estimator.noise_shares_ is not None:
         label_share, feature_share = estimator.noise_shares_
-        print(f"the run estimates {label_share:.0%} of the labels wrong and {feature_share:.0%} "
+        labels = "labels wrong" if task == "classification" else "targets wrong (its residuals)"
+        print(f"the run estimates {label_share:.0%} of the {labels} and {feature_share:.0%} "
               "of the rows' features corrupted (its canary rows)")
     worst = estimator.worst_rows(frame.drop(columns=[args.target]), y, k=args.top, issues=report)
     shown = list(report.columns[:4]) + ["given_label", "target"]  # already in worst

@@ -63,8 +63,21 @@ def test_cli_regression_auto(tmp_path, capsys):
     path = tmp_path / "prices.csv"
     df.to_csv(path, index=False)
     assert main([str(path), "--target", "price", "--epochs", "2"]) == 0
-    assert "regression: valued 60 rows" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "regression: valued 60 rows" in out
+    assert "the run estimates" not in out  # under 200 rows: no canaries, no estimate
     assert len(pd.read_csv(f"{path}.values.csv")) == 60
+
+
+def test_cli_regression_names_targets_in_its_estimate(tmp_path, capsys):
+    rng = np.random.RandomState(1)
+    df = pd.DataFrame({"x": rng.normal(size=300)})
+    df["price"] = 3 * df["x"] + rng.normal(0, 0.1, 300)
+    path = tmp_path / "prices.csv"
+    df.to_csv(path, index=False)
+    assert main([str(path), "--target", "price", "--epochs", "2"]) == 0
+    assert re.search(r"the run estimates \d+% of the targets wrong \(its residuals\) and \d+% "
+                     r"of the rows' features corrupted", capsys.readouterr().out)
 
 
 @pytest.mark.parametrize(
