@@ -59,8 +59,8 @@ class LossValRegressor(RegressorMixin, _BaseLossVal):
     def _encode_target(self, y):
         self._y_ndim = y.ndim
         Y = np.asarray(y, dtype=np.float64).reshape(len(y), -1)
-        self._targets = TargetScaling(Y, quantile=self.target_scaling == "quantile")
-        return self._targets.encode(Y), Y.shape[1]
+        self._targets = TargetScaling(quantile=self.target_scaling == "quantile")
+        return self._targets.fit_encode(Y), Y.shape[1]
 
     @torch.no_grad()
     def _label_share(self, net, prep):
@@ -125,21 +125,25 @@ class TargetScaling:
 
     Parameters
     ----------
-    Y : ndarray of shape (n_samples, n_targets)
-        The training targets (float64).
     quantile : bool
         Map through the quantiles.
     """
 
-    def __init__(self, Y, quantile):
+    def __init__(self, quantile):
+        self.quantile = quantile
+
+    def fit_encode(self, Y):
+        """Learn the scaling from the training targets ``Y`` (float64, 2-D); ``Y`` encoded."""
         self.n_targets = Y.shape[1]
         self.mean, self.scale = mean_and_scale(Y)
+        Z = (Y - self.mean) / self.scale
         self.quantiles = None
-        if quantile:
-            standard = (Y - self.mean) / self.scale
-            self.quantiles = normal_quantiles(len(Y)).fit(standard)
-            self.normal_mean, self.normal_scale = mean_and_scale(
-                self.quantiles.transform(standard))
+        if self.quantile:
+            self.quantiles = normal_quantiles(len(Y)).fit(Z)
+            Z = self.quantiles.transform(Z)
+            self.normal_mean, self.normal_scale = mean_and_scale(Z)
+            Z = (Z - self.normal_mean) / self.normal_scale
+        return Z.astype(np.float32)
 
     def encode(self, Y):
         """``Y`` (float64, 2-D) as the network trains on it, float32."""
