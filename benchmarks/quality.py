@@ -274,13 +274,16 @@ def run_method(name, problem, noisy, refits=None):
 
 
 def instances(task, config, data):
-    """(noise, rate) pairs to run on one split: every noise kind at the task's rates, and
-    ("none", 0.0) for minority harm on imbalanced classification tasks (smallest class at
-    most 10 % of the rows and at most half of a balanced class's share)."""
+    """(noise, rate) pairs to run on one split: every noise kind (those of ``config.noises``
+    where it is not None) at the task's rates, and ("none", 0.0) for minority harm on
+    imbalanced classification tasks (smallest class at most 10 % of the rows and at most
+    half of a balanced class's share)."""
     rates = config.rates or RATES
     kinds = NOISE_KINDS + (CLF_NOISE_KINDS if task.kind == CLF else ())
+    chosen = config.noises
+    kinds = [k for k in kinds if chosen is None or k in chosen]
     pairs = [(noise, rate) for noise in kinds for rate in rates]
-    if task.kind == CLF:
+    if task.kind == CLF and (chosen is None or "none" in chosen):
         counts = np.bincount(data.y)
         smallest = counts.min() / len(data.y)
         if smallest <= min(IMBALANCED, IMBALANCE_RATIO / len(counts)):
@@ -374,6 +377,10 @@ def parse_args(argv):
                              "to check the values at the batch sizes of larger data")
     parser.add_argument("--rates", default=None,
                         help=f"comma list of noise rates (default {','.join(map(str, RATES))})")
+    parser.add_argument("--noises", default=None,
+                        help=f"comma list of noise kinds to run, of "
+                             f"{', '.join(NOISE_KINDS + CLF_NOISE_KINDS + ('none',))} "
+                             "(default all; none: the clean runs for the minority harm)")
     parser.add_argument("--val-noise", type=float, default=VAL_NOISE,
                         help=f"noise rate of the reference (validation) rows, same kind as the "
                              f"training noise (default {VAL_NOISE})")
@@ -392,6 +399,8 @@ def parse_args(argv):
     args.seeds = range(args.seeds if args.seeds is not None else (1 if args.quick else 3))
     args.rates = (tuple(float(r) for r in args.rates.split(",")) if args.rates
                   else (0.2,) if args.quick else None)
+    args.noises = _choose(args.noises, NOISE_KINDS + CLF_NOISE_KINDS + ("none",),
+                          "noises") if args.noises else None
     args.sizes = SplitSizes().with_n_train(args.n_train) if args.n_train else SplitSizes()
     args.max_epochs = QUICK_EPOCHS if args.quick else None
     if args.name is None:

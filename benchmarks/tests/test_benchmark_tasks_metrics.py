@@ -260,7 +260,7 @@ def test_quality_runs_count_preserving_label_noise_on_classification_only():
     from benchmarks.quality import instances
     from benchmarks._tasks import TASKS
 
-    config = SimpleNamespace(rates=None)
+    config = SimpleNamespace(rates=None, noises=None)
     balanced = SimpleNamespace(y=np.arange(100) % 2)
     clf = [n for n, _ in instances(TASKS["breast_cancer"], config, balanced)]
     reg = [n for n, _ in instances(TASKS["diabetes"], config, SimpleNamespace(y=np.zeros(9)))]
@@ -268,6 +268,22 @@ def test_quality_runs_count_preserving_label_noise_on_classification_only():
     assert reg == ["label", "feature", "mixed"]
     rare = SimpleNamespace(y=np.array([0] * 95 + [1] * 5))
     assert [n for n, _ in instances(TASKS["breast_cancer"], config, rare)][-1] == "none"
+
+
+def test_quality_runs_only_the_noises_asked_for():
+    from types import SimpleNamespace
+
+    from benchmarks.quality import instances, parse_args
+    from benchmarks._tasks import TASKS
+
+    args = parse_args(["--noises", "permute,none"])
+    assert args.noises == ["permute", "none"]
+    rare = SimpleNamespace(y=np.array([0] * 95 + [1] * 5))
+    assert [n for n, _ in instances(TASKS["breast_cancer"], args, rare)] == ["permute", "none"]
+    assert instances(TASKS["diabetes"], args, SimpleNamespace(y=np.zeros(9))) == []
+    assert parse_args([]).noises is None
+    with pytest.raises(SystemExit, match="unknown noises: swap"):
+        parse_args(["--noises", "swap"])
 
 
 def test_run_method_refits_without_a_methods_cut(monkeypatch):
