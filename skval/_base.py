@@ -16,6 +16,7 @@ from sklearn.utils import check_random_state, resample
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 from torch import nn
 
+from ._adam import lean_optimizer
 from ._canary import (calibrated_values, canary_count, make_canaries, noise_shares,
                       plausible_shares)
 from ._distributed import train_on_processes
@@ -288,6 +289,7 @@ class _BaseLossVal(TableInputMixin, IssuesMixin, ValuesMixin, BaseEstimator):
         module, module_kwargs = self._module_and_kwargs(n_features, prep.n_outputs)
         optimizer_kwargs = {k[len("optimizer__"):]: v for k, v in self._extra_params().items()
                             if k.startswith("optimizer__")}
+        optimizer = lean_optimizer(self.optimizer)  # Adam without torch._dynamo's import
         reference = prep.reference
         loss = LossSpec(
             task=self._task, reference=torch.from_numpy(reference.X), cost_scale=prep.cost_scale,
@@ -299,11 +301,11 @@ class _BaseLossVal(TableInputMixin, IssuesMixin, ValuesMixin, BaseEstimator):
             n_rows=n, weight_update=self.weight_update,
             lr=self.lr if self.weight_lr is None else self.weight_lr, clip=self.positive_weights,
             n_classes=self._balanced_classes(prep.n_outputs), record_history=self.record_history,
-            optimizer=self.optimizer, optimizer_kwargs={
+            optimizer=optimizer, optimizer_kwargs={
                 k: v for k, v in optimizer_kwargs.items() if not k.startswith("param_groups")})
         return NetSpec(
             module=module, module_kwargs=module_kwargs, loss=loss, rows=rows,
-            optimizer=self.optimizer, optimizer_kwargs=optimizer_kwargs, lr=self.lr,
+            optimizer=optimizer, optimizer_kwargs=optimizer_kwargs, lr=self.lr,
             max_epochs=self.max_epochs,
             # the batch size suits the user's rows; an epoch also covers the canaries
             batch_size=batch_size_for(self.batch_size, n - 2 * prep.n_canaries,
