@@ -25,7 +25,7 @@ _KERNELS = (getattr(torch, "_fused_adam_", None), getattr(torch, "_fused_adamw_"
 
 
 def lean_optimizer(optimizer):
-    """``LeanAdam`` for ``torch.optim.Adam`` where torch has its fused kernels, else ``optimizer``."""
+    """``LeanAdam`` for ``torch.optim.Adam`` if torch has its fused kernels, else ``optimizer``."""
     if optimizer is torch.optim.Adam and all(_KERNELS):
         return LeanAdam
     return optimizer
