@@ -16,6 +16,8 @@ The estimators' ``optimizer`` parameter stays ``torch.optim.Adam``:
 
 from __future__ import annotations
 
+import sys
+
 import torch
 
 __all__ = ["LeanAdam", "lean_optimizer"]
@@ -82,6 +84,10 @@ class LeanAdam(torch.optim.Adam):
     def step(self, closure=None):
         """One Adam step (``closure``, if given, re-evaluates the loss first).
 
+        Step hooks (``register_step_pre_hook``, ``register_step_post_hook`` and
+        torch's global ones) run as torch runs them, in a profiler range; without
+        any, neither runs (torch would enter the range at every step).
+
         Parameters
         ----------
         closure : callable or None, default=None
@@ -90,6 +96,14 @@ class LeanAdam(torch.optim.Adam):
         -------
         loss : the closure's loss, or None
         """
+        if self._optimizer_step_pre_hooks or self._optimizer_step_post_hooks or _global_hooks():
+            return self._step_with_hooks(closure)
+        return self._step(closure)
+
+    # torch's Optimizer.__init__ wraps a step that is not marked in its hook runner
+    step.hooked = True
+
+    def _step(self, closure=None):
         scaled = getattr(self, "grad_scale", None) is not None  # set by a GradScaler (AMP)
         if scaled or not all(_runs_fused(group) for group in self.param_groups):
             return super().step(closure)
@@ -101,6 +115,8 @@ class LeanAdam(torch.optim.Adam):
             for group in self.param_groups:
                 self._fused_step(group)
         return loss
+
+    _step_with_hooks = torch.optim.Optimizer.profile_hook_step(_step)
 
     def _fused_step(self, group):
         tensors = [[], [], [], [], [], []]  # params, grads, moments, squares, maxima, steps
@@ -130,6 +146,14 @@ class LeanAdam(torch.optim.Adam):
         if amsgrad:
             state["max_exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
         return state
+
+
+def _global_hooks():
+    """Whether torch's global optimizer step hooks hold any (True where unknown)."""
+    module = sys.modules.get("torch.optim.optimizer")
+    hooks = [getattr(module, name, None)
+             for name in ("_global_optimizer_pre_hooks", "_global_optimizer_post_hooks")]
+    return any(h is None or len(h) > 0 for h in hooks)
 
 
 def _runs_fused(group):

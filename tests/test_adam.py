@@ -132,3 +132,25 @@ def test_a_first_fit_in_a_process_does_not_import_torch_dynamo():
             "print('torch._dynamo' in sys.modules)\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_step_hooks_run_as_torchs_do():
+    from torch.optim.optimizer import register_optimizer_step_pre_hook
+
+    params = _params()
+    opt = LeanAdam([{"params": params, "fused": True}], lr=0.01)
+    calls = []
+    opt.register_step_pre_hook(lambda o, args, kwargs: calls.append("pre"))
+    opt.register_step_post_hook(lambda o, args, kwargs: calls.append("post"))
+    params[0].grad = torch.ones_like(params[0])
+    opt.step()
+    assert calls == ["pre", "post"]
+    bare = LeanAdam([{"params": _params(), "fused": True}], lr=0.01)
+    handle = register_optimizer_step_pre_hook(lambda o, args, kwargs: calls.append("global"))
+    try:
+        bare.step()
+    finally:
+        handle.remove()
+    assert calls == ["pre", "post", "global"]
+    bare.step()  # the global hook removed: the bare step again
+    assert calls == ["pre", "post", "global"]
