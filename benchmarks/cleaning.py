@@ -59,6 +59,8 @@ from skval import CleanedEstimator, LossValClassifier, LossValRegressor
 from skval.evaluation import inject_noise
 
 NOISE_RATE = 0.2
+# The outer folds' seed is the noise seed plus this (see ``folds``).
+FOLD_SEED = 1000
 VARIANTS = ("plain", "skval", "skval-3", "skval-2x", "skval-wide-cv3", "skval-cut", "skval-auc",
             "skval-r2", "skval-w", "cleanlab")
 BINARY_TASKS = ("breast_cancer", "make_classification", "cancer_5pct", "digit_zero",
@@ -215,8 +217,15 @@ def task_data(task, seed):
 
 
 def folds(task, y, n_folds, seed):
-    splitter = (KFold(n_folds, shuffle=True, random_state=seed) if task.kind == "noisy-reg"
-                else StratifiedKFold(n_folds, shuffle=True, random_state=seed))
+    """The outer folds, shuffled with a seed of their own.
+
+    Seeded like the noise, ``KFold`` drew the very permutation ``inject_noise`` draws its
+    rows from: the first fold's test part was exactly the noisy rows, its training part
+    clean, the other folds' 25 % noisy.
+    """
+    fold_seed = seed + FOLD_SEED
+    splitter = (KFold(n_folds, shuffle=True, random_state=fold_seed) if task.kind == "noisy-reg"
+                else StratifiedKFold(n_folds, shuffle=True, random_state=fold_seed))
     return list(splitter.split(np.zeros((len(y), 1)), y))
 
 

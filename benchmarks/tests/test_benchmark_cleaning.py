@@ -92,3 +92,12 @@ def test_removal_rules_rebuild_the_library_choice_and_score_rules_offline(tmp_pa
     assert row["oracle"] == pytest.approx(0.65) and row["mean"] == pytest.approx(0.65)
     assert row["majority"] == pytest.approx(0.55)
     assert "oracle" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("name", ["friedman1", "breast_cancer"])
+def test_every_training_fold_holds_about_the_noise_rate(name):
+    task = cleaning.TASKS[name]
+    for seed in (0, 1):
+        _, y_train, _, noisy = cleaning.task_data(task, seed)
+        shares = [noisy[train].mean() for train, _ in cleaning.folds(task, y_train, 5, seed)]
+        assert min(shares) > 0.15 and max(shares) < 0.25, shares
