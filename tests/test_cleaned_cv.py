@@ -402,3 +402,31 @@ def test_regressor_inner_folds_scored_by_correlation_unless_scoring_given():
     assert np.all(default.removal_scores_["mean_score"] <= 1.0)
     assert np.all(default.removal_scores_["mean_score"] > r2.removal_scores_["mean_score"])
     assert default.removal_scores_["fold_scores"].shape == r2.removal_scores_["fold_scores"].shape
+
+
+def test_a_regressions_candidates_are_the_rows_whose_targets_the_network_doubts():
+    y = np.arange(40.0)
+    prediction = y + np.tile([0.5, -0.5], 20)
+    prediction[5] = 25.0  # doubted
+    prediction[6] = 5.6  # in the wide cut, not doubted
+    values = np.where(np.isin(np.arange(40), [5, 6]), -1.0, np.arange(40.0))
+    X = np.column_stack([values, prediction])
+    model = CleanedEstimator(LinearRegression(), valuer=FixedPredictionValuer(), cut=2,
+                             random_state=0).fit(X, y)
+    assert set(model.removal_scores_["n_removed"]) <= {0, 1}  # row 6 is never a candidate
+    assert set(np.setdiff1d(np.arange(40), model.sample_indices_)) <= {5}
+
+
+@pytest.mark.parametrize("valuer, y, removal, veto", [
+    (LossValRegressor(), np.linspace(0, 1, 10), "cv", "doubt"),
+    (LossValClassifier(), np.arange(10) % 2, "cv", "agree"),
+    (None, np.linspace(0, 1, 10), "cv", "doubt"),  # the default valuer, by the target
+    (None, np.arange(10) % 2, "cv", "agree"),
+    (LossValClassifier(), np.arange(10) % 2, "cut", "doubt"),
+])
+def test_the_candidates_cut_is_wide_for_a_classification_only(valuer, y, removal, veto):
+    model = CleanedEstimator(make_pipeline(StandardScaler(), LogisticRegression()),
+                             valuer=valuer, removal=removal)
+    if valuer is None:  # an estimator of neither type leaves the choice to the target
+        model.estimator = StandardScaler()
+    assert model._candidates_veto(model._valuer(), y) == veto
