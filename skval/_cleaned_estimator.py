@@ -18,7 +18,6 @@ from sklearn.utils.validation import check_is_fitted, has_fit_parameter
 from ._cleaning import (_CUT_DOC, _SHARE_DOC, LossValCleaner, default_valuer, groups_for_cap,
                         one_of_k_labels, value_weights)
 from ._guard import doubts_a_label
-from ._selection import targets_are_classes
 from ._removal import check_removal, choose_removal
 
 __all__ = ["CleanedEstimator"]
@@ -217,9 +216,9 @@ class CleanedEstimator(MetaEstimatorMixin, BaseEstimator):
         """
         self._check_mode()
         check_removal(self.removal, self.removal_fractions, self.cv)
-        valuer = self._valuer()
+        valuer = self._valuer(y)
         cleaner = LossValCleaner(valuer, cut=self.cut, max_class_share=self.max_class_share,
-                                 veto=self._candidates_veto(valuer, y),
+                                 veto=self._candidates_veto(valuer),
                                  random_state=self.random_state)
         cleaner.fit(X, y, X_val=X_val, y_val=y_val)
         self.valuer_, self.data_values_ = cleaner.estimator_, cleaner.data_values_
@@ -253,7 +252,7 @@ class CleanedEstimator(MetaEstimatorMixin, BaseEstimator):
         cleaner.sample_indices_ = self.sample_indices_  # the local cleaner: its kept() takes any rows
         self.estimator_ = clone(self.estimator).fit(cleaner.kept(X), cleaner.kept(y))
 
-    def _candidates_veto(self, valuer, y):
+    def _candidates_veto(self, valuer):
         """The cut's veto: the wide one for a classification's inner CV, else the strict one.
 
         The inner CV checks its candidates, so a classification's may start from the
@@ -263,13 +262,7 @@ class CleanedEstimator(MetaEstimatorMixin, BaseEstimator):
         removing (diabetes: -0.007 R^2 against the plain model, section 2): its
         candidates are the rows whose targets the network doubts.
         """
-        if self.removal != "cv":
-            return "doubt"
-        if valuer is not None:
-            regression = is_regressor(valuer)
-        else:  # the cleaner's default valuer, chosen by the target
-            regression = y is not None and not targets_are_classes(one_of_k_labels(y))
-        return "doubt" if regression else "agree"
+        return "doubt" if self.removal != "cv" or is_regressor(valuer) else "agree"
 
     def _check_mode(self):
         if self.mode not in _MODES:
@@ -281,12 +274,12 @@ class CleanedEstimator(MetaEstimatorMixin, BaseEstimator):
                 "Use mode='drop'."
             )
 
-    def _valuer(self):
-        """The valuer to clone: the given one, or the default for the estimator's type."""
+    def _valuer(self, y=None):
+        """The valuer to clone: the given one, or the default for the estimator's type or,
+        for an estimator of neither type, for the target ``y`` (None without ``y``)."""
         if self.valuer is not None:
             return self.valuer
-        # None for an estimator of neither type: LossValCleaner then chooses by the target
-        return default_valuer(self.random_state, estimator=self.estimator)
+        return default_valuer(self.random_state, estimator=self.estimator, y=one_of_k_labels(y))
 
     # ------------------------------------------------------------------ delegation
     @property

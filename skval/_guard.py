@@ -251,9 +251,9 @@ def doubts_a_label(valuer, X, y, rows):
     Returns
     -------
     bool
-        False for no rows; True for a regressor, or a valuer that cannot predict
-        (nothing to go by). A regression target is doubted only beyond three
-        robust deviations, too strict a test to read its absence as clean.
+        False for no rows; True for a regressor (``CleanedEstimator`` takes its
+        candidates from the strict cut, whose rows are all doubted), or a valuer
+        that cannot predict (nothing to go by).
     """
     if len(rows) == 0:
         return False

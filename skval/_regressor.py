@@ -75,9 +75,14 @@ class LossValRegressor(RegressorMixin, _BaseLossVal):
             return None
         n_rows = len(prep.Xt) - 2 * prep.n_canaries
         module, device = net.module_, net.device
-        outputs = torch.cat([
-            module(torch.from_numpy(prep.Xt[start:min(start + _CHUNK, n_rows)]).to(device)).cpu()
-            for start in range(0, n_rows, _CHUNK)]).numpy()
+        training = module.training
+        module.eval()  # as predict sees it (a user's module may have dropout)
+        try:
+            outputs = torch.cat([
+                module(torch.from_numpy(prep.Xt[start:min(start + _CHUNK, n_rows)]).to(device))
+                .cpu() for start in range(0, n_rows, _CHUNK)]).numpy()
+        finally:
+            module.train(training)
         return swapped_target_share(outputs, prep.target[:n_rows])
 
     def _encode_reference_targets(self, y_val):

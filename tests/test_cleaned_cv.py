@@ -429,4 +429,4 @@ def test_the_candidates_cut_is_wide_for_a_classification_only(valuer, y, removal
                              valuer=valuer, removal=removal)
     if valuer is None:  # an estimator of neither type leaves the choice to the target
         model.estimator = StandardScaler()
-    assert model._candidates_veto(model._valuer(), y) == veto
+    assert model._candidates_veto(model._valuer(y)) == veto

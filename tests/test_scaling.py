@@ -4,6 +4,7 @@ sees, and what "quantile" buys on heavy tails."""
 import numpy as np
 import pytest
 import torch
+from sklearn.datasets import make_friedman1
 
 from skval import LossValClassifier, LossValRegressor
 from skval.evaluation import auroc, inject_noise
@@ -156,3 +157,27 @@ def test_bad_target_scaling_is_refused():
                                          r"'standard'\), got 'minmax'"):
         LossValRegressor(target_scaling="minmax", max_epochs=1).fit(np.ones((20, 2)),
                                                                     np.arange(20.0))
+
+
+class _ModeRecordingNet(torch.nn.Module):
+    """A small regression network with dropout that records the mode of each forward pass."""
+
+    modes = []
+
+    def __init__(self, n_features, n_outputs):
+        super().__init__()
+        self.layers = torch.nn.Sequential(torch.nn.Linear(n_features, 16), torch.nn.Tanh(),
+                                          torch.nn.Dropout(0.5), torch.nn.Linear(16, n_outputs))
+
+    def forward(self, x):
+        type(self).modes.append((self.training, len(x)))
+        return self.layers(x)
+
+
+def test_the_label_share_reads_the_network_as_predict_does():
+    X, y = make_friedman1(400, random_state=0)
+    _ModeRecordingNet.modes.clear()
+    reg = LossValRegressor(_ModeRecordingNet, max_epochs=2, random_state=0).fit(X, y)
+    # the last pass of fit reads the 400 rows (the canaries not), in eval mode: no dropout
+    assert _ModeRecordingNet.modes[-1] == (False, 400)
+    assert reg.net_.module_.training  # the module's mode is given back
