@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 from sklearn import get_config
-from sklearn.base import BaseEstimator, MetaEstimatorMixin, clone, is_regressor
+from sklearn.base import BaseEstimator, MetaEstimatorMixin, clone
 from sklearn.pipeline import Pipeline
 from sklearn.utils import get_tags
 from sklearn.utils.metaestimators import available_if
@@ -89,12 +89,10 @@ class CleanedEstimator(MetaEstimatorMixin, BaseEstimator):
         How many of the cut's rows ``mode="drop"`` removes. ``"cv"``: an inner
         cross-validation of ``estimator`` alone chooses among
         ``removal_fractions`` of them (the lowest-valued first), removing nothing
-        among the candidates. For a classification the cut is
-        ``LossValCleaner(veto="agree")``'s, the wider one, since every candidate is
-        checked; for a regression the strict one's (``veto="doubt"``: only rows
-        whose target the network doubts), since its values rank wrong targets
-        less surely and the wide cut's unusual clean rows lowered a linear model. Each candidate is
-        fitted on the inner training folds less its rows and scored on all the
+        among the candidates. The cut is ``LossValCleaner(veto="agree")``'s, the
+        wider one, since every candidate is checked (for a regression, capped at
+        the share of rows the valuer estimates corrupted, as the strict cut is).
+        Each candidate is fitted on the inner training folds less its rows and scored on all the
         rows of the held-out fold (never cleaned). A candidate must score above
         removing nothing in more than half of the inner folds; among those (and
         removing nothing) the best mean score wins, the smaller amount on a tie.
@@ -102,7 +100,9 @@ class CleanedEstimator(MetaEstimatorMixin, BaseEstimator):
         doubts the label of some row of the cut (the strict veto,
         ``veto="doubt"``, would let it go); otherwise nothing is removed: the
         cut then holds hard rows, not wrong labels, and the inner folds'
-        accuracy would decide by chance. The valuer is fitted once, on all rows. Cost: at
+        accuracy would decide by chance (a regressor's are always tried: its
+        inner folds are scored by a correlation, not by a count of hits). The
+        valuer is fitted once, on all rows. Cost: at
         most ``len(candidates) * cv`` fits of ``estimator`` (``n_inner_fits_``),
         none when the cut is empty or doubts no label; a candidate stops once it
         can no longer win most folds.
@@ -218,7 +218,7 @@ class CleanedEstimator(MetaEstimatorMixin, BaseEstimator):
         check_removal(self.removal, self.removal_fractions, self.cv)
         valuer = self._valuer(y)
         cleaner = LossValCleaner(valuer, cut=self.cut, max_class_share=self.max_class_share,
-                                 veto=self._candidates_veto(valuer),
+                                 veto="agree" if self.removal == "cv" else "doubt",
                                  random_state=self.random_state)
         cleaner.fit(X, y, X_val=X_val, y_val=y_val)
         self.valuer_, self.data_values_ = cleaner.estimator_, cleaner.data_values_
@@ -251,18 +251,6 @@ class CleanedEstimator(MetaEstimatorMixin, BaseEstimator):
         self.sample_weight_ = None
         cleaner.sample_indices_ = self.sample_indices_  # the local cleaner: its kept() takes any rows
         self.estimator_ = clone(self.estimator).fit(cleaner.kept(X), cleaner.kept(y))
-
-    def _candidates_veto(self, valuer):
-        """The cut's veto: the wide one for a classification's inner CV, else the strict one.
-
-        The inner CV checks its candidates, so a classification's may start from the
-        wide cut. A regression's values rank wrong targets less surely (section 1 of
-        BENCHMARKS), and the wide cut then holds clean rows of unusual features, which
-        a linear model needs and inner folds of a few hundred noisy targets approved
-        removing (diabetes: -0.007 R^2 against the plain model, section 2): its
-        candidates are the rows whose targets the network doubts.
-        """
-        return "doubt" if self.removal != "cv" or is_regressor(valuer) else "agree"
 
     def _check_mode(self):
         if self.mode not in _MODES:

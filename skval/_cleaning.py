@@ -39,7 +39,7 @@ _CUT_DOC = """cut : "kmeans", float in (0, 1) or int >= 0, default="kmeans"
         and of it at most as many rows as the valuer estimates corrupted, the
         lowest-valued (``n_samples * sum(noise_shares_)`` when the valuer has
         canaries; a regressor without them, ``n_samples`` times the share of
-        swapped targets its residuals allow; not in the wide cut,
+        swapped targets its residuals allow; not in a classifier's wide cut,
         ``veto="agree"``, whose candidates ``CleanedEstimator``'s
         cross-validation checks); a float, that fraction
         of the rows with the lowest values; an int, that many rows with the
@@ -210,7 +210,7 @@ class LossValCleaner(BaseEstimator):
         label side; regression: the target lies beyond its prediction on the
         prediction's side of the median), a wider cut for a caller that checks
         it (``CleanedEstimator``'s inner cross-validation), which the noise
-        estimate does not cap either (``cut``). ``None``: no veto.
+        estimate caps for a regressor only (``cut``). ``None``: no veto.
         Whatever ``veto``, every class keeps at least half of its rows.
     random_state : int, RandomState instance or None, default=None
         Seeds the default valuer (a given ``estimator`` keeps its own).

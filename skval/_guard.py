@@ -31,7 +31,7 @@ without being wrong. The guards take them back out of the cut, never add any:
   so a genuine extreme keeps a large residual that is shrinkage, not a wrong
   target.
 
-- **the noise estimate** (not with the wide veto, whose candidates a
+- **the noise estimate** (not with a classifier's wide veto, whose candidates a
   cross-validation checks): a 2-means cut keeps at most as many rows as the
   valuer says are corrupted, the lowest-valued ones: with canaries, their
   ``noise_shares_`` summed, times the rows; a regressor without them, the share
@@ -39,7 +39,13 @@ without being wrong. The guards take them back out of the cut, never add any:
   split of the values does not know how much noise there is; where the run
   cannot tell noise from signal (hard or imbalanced tables) the canaries do not
   stand out and the estimate is small, as on a clean table (a total of at most
-  0.11 on the benchmark's clean imbalanced tables).
+  0.11 on the benchmark's clean imbalanced tables). A regressor's wide veto is
+  capped too: it keeps only the rows whose targets lie beyond their predictions,
+  so its uncapped cut held clean rows of unusual features that a linear model
+  needs; a classifier's canaries, on the other hand, underestimate label noise
+  on many-class tables (digits: 5-14 % where 20 % is wrong), and twice their
+  estimate as a bound on its candidates cost a linear model 0.03 accuracy there
+  (BENCHMARKS section 2).
 
 Each rule only ever removes rows from the cut, so the guarded cut removes fewer
 rows than the plain one, never others.
@@ -251,9 +257,9 @@ def doubts_a_label(valuer, X, y, rows):
     Returns
     -------
     bool
-        False for no rows; True for a regressor (``CleanedEstimator`` takes its
-        candidates from the strict cut, whose rows are all doubted), or a valuer
-        that cannot predict (nothing to go by).
+        False for no rows; True for a regressor (a regression's inner folds are
+        scored by a correlation, not by a count of hits: its candidates are always
+        tried), or a valuer that cannot predict (nothing to go by).
     """
     if len(rows) == 0:
         return False
@@ -297,10 +303,9 @@ def guarded_cut(valuer, X, y, values, groups, cut="kmeans", max_class_share=0.5,
                 prediction=None):
     """The rows the guarded cut removes: the cut and its caps, the veto, the floor.
 
-    The caps: per class (``max_class_share``) and, for a 2-means cut under the
-    strict veto or none, the valuer's noise estimate (``noise_estimate``; the wide
-    cut, ``veto="agree"``, gives a cross-validation its candidates and is not
-    capped).
+    The caps: per class (``max_class_share``) and, for a 2-means cut, the
+    valuer's noise estimate (``noise_estimate``), except for a classifier's wide
+    cut (``veto="agree"``), which gives a cross-validation its candidates.
 
     Parameters
     ----------
@@ -332,9 +337,10 @@ def guarded_cut(valuer, X, y, values, groups, cut="kmeans", max_class_share=0.5,
     removed = rows_to_remove(values, groups, cut, max_class_share)
     if prediction is None and _predicts_targets(valuer):  # one pass for the cap and the veto
         prediction = valuer.predict(X)
-    if veto != "agree" and isinstance(cut, str) and cut == "kmeans":
-        # the wide cut is for candidates a cross-validation checks, a share or a count is
-        # the user's: neither is capped
+    if isinstance(cut, str) and cut == "kmeans" and (veto != "agree"
+                                                      or _predicts_targets(valuer)):
+        # a classifier's wide cut is for candidates a cross-validation checks, a share or
+        # a count is the user's: neither is capped
         removed = within_noise_estimate(values, removed, noise_estimate(valuer, y, prediction))
     return guard(values, removed, groups, spared_rows(valuer, X, y, veto, prediction))
 

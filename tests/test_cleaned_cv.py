@@ -404,29 +404,37 @@ def test_regressor_inner_folds_scored_by_correlation_unless_scoring_given():
     assert default.removal_scores_["fold_scores"].shape == r2.removal_scores_["fold_scores"].shape
 
 
-def test_a_regressions_candidates_are_the_rows_whose_targets_the_network_doubts():
+class EstimateValuer(FixedPredictionValuer):
+    """FixedPredictionValuer whose canaries estimate ``share`` of the rows corrupted."""
+
+    def __init__(self, share=0.05):
+        self.share = share
+
+    def fit(self, X, y):
+        self.noise_shares_ = np.array([self.share, 0.0])
+        return super().fit(X, y)
+
+
+def test_a_regressions_candidates_are_its_wide_cut_capped_at_the_noise_estimate():
     y = np.arange(40.0)
+    # even rows below the median and odd rows above it lie beyond their predictions, on the
+    # predictions' side of the median: the wide veto keeps them
     prediction = y + np.tile([0.5, -0.5], 20)
-    prediction[5] = 25.0  # doubted
-    prediction[6] = 5.6  # in the wide cut, not doubted
-    values = np.where(np.isin(np.arange(40), [5, 6]), -1.0, np.arange(40.0))
+    prediction[5] = 25.0  # a target the network doubts
+    prediction[6] = 5.6  # not doubted (a small residual), but not kept either
+    values = np.arange(40.0) + 100  # the 2-means cut: the four rows below
+    values[[5, 6, 9, 39]] = [-1.0, -1.0, -0.9, -1.0]  # row 39 is kept by the veto
     X = np.column_stack([values, prediction])
-    model = CleanedEstimator(LinearRegression(), valuer=FixedPredictionValuer(), cut=2,
-                             random_state=0).fit(X, y)
-    assert set(model.removal_scores_["n_removed"]) <= {0, 1}  # row 6 is never a candidate
-    assert set(np.setdiff1d(np.arange(40), model.sample_indices_)) <= {5}
 
+    def wide_cut(share):
+        return LossValCleaner(EstimateValuer(share), veto="agree").fit(X, y).removal_order()
 
-@pytest.mark.parametrize("valuer, y, removal, veto", [
-    (LossValRegressor(), np.linspace(0, 1, 10), "cv", "doubt"),
-    (LossValClassifier(), np.arange(10) % 2, "cv", "agree"),
-    (None, np.linspace(0, 1, 10), "cv", "doubt"),  # the default valuer, by the target
-    (None, np.arange(10) % 2, "cv", "agree"),
-    (LossValClassifier(), np.arange(10) % 2, "cut", "doubt"),
-])
-def test_the_candidates_cut_is_wide_for_a_classification_only(valuer, y, removal, veto):
-    model = CleanedEstimator(make_pipeline(StandardScaler(), LogisticRegression()),
-                             valuer=valuer, removal=removal)
-    if valuer is None:  # an estimator of neither type leaves the choice to the target
-        model.estimator = StandardScaler()
-    assert model._candidates_veto(model._valuer(y)) == veto
+    assert wide_cut(0.2).tolist() == [5, 6, 9]  # at most 8 rows: the 2-means cut less row 39
+    assert wide_cut(0.1).tolist() == [5, 6, 9]  # the 4 lowest values, 39 among them
+    assert wide_cut(0.05).tolist() == [5, 6]  # the 2 lowest
+    model = CleanedEstimator(LinearRegression(), valuer=EstimateValuer(0.05),
+                             removal_fractions=(0.0, 1.0), random_state=0).fit(X, y)
+    assert model.removal_scores_["n_removed"].tolist() == [0, 2]  # tried: row 6 too
+    strict = CleanedEstimator(LinearRegression(), valuer=EstimateValuer(0.05),
+                              removal="cut").fit(X, y)
+    np.testing.assert_array_equal(np.setdiff1d(np.arange(40), strict.sample_indices_), [5])
