@@ -10,6 +10,11 @@ scored without refitting: its mean outer score per task and model, beside removi
 
     OMP_NUM_THREADS=1 python benchmarks/removal_rules.py [--tasks a,b] [--seeds N] [--rules a,b]
         [--cache DIR] [--fractions 0,0.5,...] [--grid 0,0.5,...] [--doubted-first] [--repeats N]
+        [--max-share K]
+
+``--max-share K`` scores the rules on the candidates that remove at most ``K`` times the rows
+the valuer's canaries estimate corrupted (``noise_shares_`` summed; all candidates where the
+valuer has no canaries).
 """
 
 from __future__ import annotations
@@ -27,8 +32,10 @@ if not __package__:
 
 from sklearn.base import clone
 
+from sklearn.utils import _safe_indexing
+
 from benchmarks.cleaning import (TASKS, MemoClassifier, MemoRegressor, base_models, folds,
-                                 score, task_data)
+                                 is_regression, score, task_data)
 from skval import CleanedEstimator, LossValCleaner
 from skval._guard import spared_rows
 from skval._removal import candidate_counts, choose_count, inner_splits, score_counts
@@ -40,7 +47,7 @@ def candidates(task, base, X, y, X_test, y_test, fractions=None, doubted_first=F
     """A CleanedEstimator's candidates (``fractions``; None: the default's): counts, inner and
     outer scores. ``doubted_first``: the rows the strict veto would remove lead the order;
     ``repeats``: inner scores of that many shuffles of the inner folds, side by side."""
-    valuer = (MemoRegressor if task.kind == "noisy-reg" else MemoClassifier)(random_state=0)
+    valuer = (MemoRegressor if is_regression(task) else MemoClassifier)(random_state=0)
     options = {} if fractions is None else {"removal_fractions": fractions}
     model = CleanedEstimator(clone(base), valuer=valuer, random_state=0, **options).fit(X, y)
     counts = np.asarray(model.removal_scores_["n_removed"])
@@ -62,9 +69,13 @@ def candidates(task, base, X, y, X_test, y_test, fractions=None, doubted_first=F
     for count in counts:
         keep = np.ones(len(y), bool)
         keep[order[:count]] = False
-        outer.append(score(task, clone(base).fit(X[keep], y[keep]), X_test, y_test))
+        kept = np.flatnonzero(keep)
+        outer.append(score(task, clone(base).fit(_safe_indexing(X, kept), y[kept]), X_test,
+                           y_test))
+    shares = getattr(model.valuer_, "noise_shares_", None)
     return {"counts": counts, "inner": inner, "outer": np.array(outer), "chosen": model.n_removed_,
-            "n_cut": n_cut, "n_available": len(order)}
+            "n_cut": n_cut, "n_available": len(order), "n_rows": len(y),
+            "noise_share": None if shares is None else float(np.sum(shares))}
 
 
 def fit_all(names, seeds, cache, fractions=None, doubted_first=False, repeats=1, n_folds=5):
@@ -79,8 +90,9 @@ def fit_all(names, seeds, cache, fractions=None, doubted_first=False, repeats=1,
             X, y_train, y_true, _ = task_data(task, seed)
             runs = []
             for fold, (train, test) in enumerate(folds(task, y_train, n_folds, seed)):
-                for model_name, base in base_models(task).items():
-                    run = candidates(task, base, X[train], y_train[train], X[test], y_true[test],
+                X_train, X_test = _safe_indexing(X, train), _safe_indexing(X, test)
+                for model_name, base in base_models(task, X).items():
+                    run = candidates(task, base, X_train, y_train[train], X_test, y_true[test],
                                      fractions, doubted_first, repeats)
                     runs.append({"task": name, "seed": seed, "fold": fold, "model": model_name,
                                  **run})
@@ -147,14 +159,24 @@ def on_grid(run, grid):
             "outer": run["outer"][rows]}
 
 
-def report(names, seeds, cache, rules, grid=None):
+def within_share(run, max_share):
+    """The run restricted to the candidates removing at most ``max_share`` times the rows its
+    valuer's canaries estimate corrupted (None, or a valuer without canaries: all)."""
+    if max_share is None or run.get("noise_share") is None or run["inner"].size == 0:
+        return run
+    rows = np.flatnonzero(run["counts"] <= max_share * run["noise_share"] * run["n_rows"])
+    return {**run, "counts": run["counts"][rows], "inner": run["inner"][rows],
+            "outer": run["outer"][rows]}
+
+
+def report(names, seeds, cache, rules, grid=None, max_share=None):
     import pandas as pd
 
     rows = []
     for name in names:
         for seed in seeds:
             for run in pickle.loads((cache / f"{name}__{seed}.pkl").read_bytes()):
-                run = on_grid(run, grid)
+                run = within_share(on_grid(run, grid), max_share)
                 if run["inner"].size == 0 or len(run["counts"]) == 1:
                     picks = {r: 0 for r in rules}
                 else:
@@ -183,6 +205,9 @@ def main(argv=None):
                         help="the cached fits score this many shuffles of the inner folds")
     parser.add_argument("--grid", default=None,
                         help="score the rules on these shares only (a subset of the cache's)")
+    parser.add_argument("--max-share", type=float, default=None,
+                        help="score the rules on the candidates removing at most this many "
+                             "times the rows the canaries estimate corrupted")
     args = parser.parse_args(argv)
     names, seeds = args.tasks.split(","), range(args.seeds)
     fractions, grid = (None if v is None else tuple(map(float, v.split(",")))
@@ -191,7 +216,7 @@ def main(argv=None):
     import torch
     torch.set_num_threads(1)
     fit_all(names, seeds, args.cache, fractions, args.doubted_first, args.repeats)
-    return report(names, seeds, args.cache, args.rules.split(","), grid)
+    return report(names, seeds, args.cache, args.rules.split(","), grid, args.max_share)
 
 
 if __name__ == "__main__":

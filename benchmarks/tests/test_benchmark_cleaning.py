@@ -144,3 +144,18 @@ def test_as_frame_gives_a_table_model_its_columns_back():
     assert list(back.columns) == ["size", "city"] and back["size"].dtype == np.float64
     assert back["size"].isna().tolist() == [False, True, False] and back["city"].iloc[2] == "b"
     assert cleaning.as_frame(frame, **layout) is frame
+
+
+def test_removal_rules_bound_the_candidates_by_the_canaries_estimate():
+    from benchmarks import removal_rules
+
+    inner = np.array([[0.8] * 5, [0.9] * 5, [0.95] * 5])
+    run = {"inner": inner, "outer": np.array([0.5, 0.7, 0.6]), "counts": np.array([0, 10, 20]),
+           "n_rows": 100, "noise_share": 0.06}
+    bounded = removal_rules.within_share(run, 2.0)  # at most 12 rows
+    np.testing.assert_array_equal(bounded["counts"], [0, 10])
+    np.testing.assert_array_equal(bounded["inner"], inner[:2])
+    np.testing.assert_array_equal(bounded["outer"], [0.5, 0.7])
+    assert removal_rules.within_share(run, None) is run
+    assert removal_rules.within_share({**run, "noise_share": None}, 2.0)["counts"].tolist() == [
+        0, 10, 20]  # no canaries: no bound
