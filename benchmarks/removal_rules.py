@@ -145,8 +145,18 @@ def _majority_first_split(inner):
     return choose_count(inner[:, :5])
 
 
+def _winning_in(n_folds):
+    """Best mean among the candidates that beat removing nothing in at least ``n_folds``."""
+    def rule(inner):
+        wins = (inner > inner[0]).sum(axis=1) >= n_folds
+        wins[0] = True
+        return _first_best(np.where(wins, inner.mean(axis=1), -np.inf))
+    return rule
+
+
 RULES = {"mean": _best_mean, "majority": choose_count, "sign": _sign, "median": _median,
-         "smooth": _smooth, "rank": _rank, "majority_first_split": _majority_first_split}
+         "smooth": _smooth, "rank": _rank, "majority_first_split": _majority_first_split,
+         "four_folds": _winning_in(4), "all_folds": _winning_in(5)}
 
 
 def on_grid(run, grid):

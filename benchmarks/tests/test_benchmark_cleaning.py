@@ -159,3 +159,12 @@ def test_removal_rules_bound_the_candidates_by_the_canaries_estimate():
     assert removal_rules.within_share(run, None) is run
     assert removal_rules.within_share({**run, "noise_share": None}, 2.0)["counts"].tolist() == [
         0, 10, 20]  # no canaries: no bound
+
+
+def test_removal_rules_that_need_more_inner_folds_won():
+    from benchmarks import removal_rules
+
+    inner = np.array([[0.8] * 5, [0.95, 0.95, 0.95, 0.7, 0.7], [0.85, 0.85, 0.85, 0.85, 0.7]])
+    assert removal_rules.choose_count(inner) == 1  # both win most folds; the better mean
+    assert removal_rules.RULES["four_folds"](inner) == 2  # only candidate 2 wins 4 folds
+    assert removal_rules.RULES["all_folds"](inner) == 0  # neither wins all 5
