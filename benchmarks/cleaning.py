@@ -192,19 +192,14 @@ def is_regression(task):
 
 def base_models(task, X=None):
     """The two base models; a real table's get its preprocessing (fitted in each fold) first."""
-    if task.kind == "table-reg":
-        return {"hgb": make_pipeline(table_preprocessor(X),
-                                     HistGradientBoostingRegressor(random_state=0)),
-                "linear": make_pipeline(table_preprocessor(X), Ridge())}
-    if task.kind == "noisy-table":
-        return {"hgb": make_pipeline(table_preprocessor(X),
-                                     HistGradientBoostingClassifier(random_state=0)),
-                "linear": make_pipeline(table_preprocessor(X), LogisticRegression(max_iter=2000))}
-    if task.kind == "noisy-reg":
-        return {"hgb": HistGradientBoostingRegressor(random_state=0),
-                "linear": make_pipeline(StandardScaler(), Ridge())}
-    return {"hgb": HistGradientBoostingClassifier(random_state=0),
-            "linear": make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000))}
+    regression = is_regression(task)
+    boosting = HistGradientBoostingRegressor if regression else HistGradientBoostingClassifier
+    hgb = boosting(random_state=0)
+    linear = Ridge() if regression else LogisticRegression(max_iter=2000)
+    if task.kind in ("noisy-table", "table-reg"):
+        return {"hgb": make_pipeline(table_preprocessor(X), hgb),
+                "linear": make_pipeline(table_preprocessor(X), linear)}
+    return {"hgb": hgb, "linear": make_pipeline(StandardScaler(), linear)}
 
 
 def metric(task):

@@ -31,7 +31,6 @@ if not __package__:
     sys.path[0] = str(Path(__file__).resolve().parents[1])
 
 from sklearn.base import clone
-
 from sklearn.utils import _safe_indexing
 
 from benchmarks.cleaning import (TASKS, MemoClassifier, MemoRegressor, base_models, folds,
@@ -116,12 +115,17 @@ def _best_mean(inner):
     return _first_best(inner.mean(axis=1))
 
 
+def _best_mean_among(inner, eligible):
+    """Best mean among the ``eligible`` candidates and removing nothing (always eligible)."""
+    eligible = eligible.copy()
+    eligible[0] = True
+    return _first_best(np.where(eligible, inner.mean(axis=1), -np.inf))
+
+
 def _sign(inner):
     """Best mean among the candidates that beat removing nothing in more inner folds than they
     lose (ties aside)."""
-    wins = (inner > inner[0]).sum(axis=1) > (inner < inner[0]).sum(axis=1)
-    wins[0] = True
-    return _first_best(np.where(wins, inner.mean(axis=1), -np.inf))
+    return _best_mean_among(inner, (inner > inner[0]).sum(axis=1) > (inner < inner[0]).sum(axis=1))
 
 
 def _median(inner):
@@ -148,9 +152,7 @@ def _majority_first_split(inner):
 def _winning_in(n_folds):
     """Best mean among the candidates that beat removing nothing in at least ``n_folds``."""
     def rule(inner):
-        wins = (inner > inner[0]).sum(axis=1) >= n_folds
-        wins[0] = True
-        return _first_best(np.where(wins, inner.mean(axis=1), -np.inf))
+        return _best_mean_among(inner, (inner > inner[0]).sum(axis=1) >= n_folds)
     return rule
 
 
@@ -164,9 +166,7 @@ def on_grid(run, grid):
     if grid is None or run["inner"].size == 0:
         return run
     wanted = candidate_counts(run["n_cut"], grid, run["n_available"])
-    rows = np.flatnonzero(np.isin(run["counts"], wanted))
-    return {**run, "counts": run["counts"][rows], "inner": run["inner"][rows],
-            "outer": run["outer"][rows]}
+    return _restricted(run, np.isin(run["counts"], wanted))
 
 
 def within_share(run, max_share):
@@ -174,7 +174,12 @@ def within_share(run, max_share):
     valuer's canaries estimate corrupted (None, or a valuer without canaries: all)."""
     if max_share is None or run.get("noise_share") is None or run["inner"].size == 0:
         return run
-    rows = np.flatnonzero(run["counts"] <= max_share * run["noise_share"] * run["n_rows"])
+    return _restricted(run, run["counts"] <= max_share * run["noise_share"] * run["n_rows"])
+
+
+def _restricted(run, kept):
+    """The run with only the candidates ``kept`` (a boolean mask over them)."""
+    rows = np.flatnonzero(kept)
     return {**run, "counts": run["counts"][rows], "inner": run["inner"][rows],
             "outer": run["outer"][rows]}
 
