@@ -11,7 +11,7 @@ import numpy as np
 import torch
 from sklearn.base import BaseEstimator
 from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import QuantileTransformer, StandardScaler
+from sklearn.preprocessing import StandardScaler
 from sklearn.utils import check_random_state, resample
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 from torch import nn
@@ -23,6 +23,7 @@ from ._distributed import train_on_processes
 from ._features import StandardisedRows, fill_rows
 from ._mlp import MLP
 from ._params import EXTRA_PREFIXES, check_params, hidden_sizes, resolve_device
+from ._quantiles import NormalQuantiles
 from ._issues import IssuesMixin
 from ._results import ValuesMixin
 from ._run_warnings import warn_if_canaries_blend_in, warn_if_flat, warn_if_interrupted
@@ -42,15 +43,15 @@ _MIN_REFERENCE, _FEW_REFERENCE = 2, 10
 
 
 def normal_quantiles(n_rows):
-    """An unfitted QuantileTransformer to a standard normal, for ``n_rows`` rows.
+    """An unfitted quantile map to a standard normal (``NormalQuantiles``), for ``n_rows`` rows.
 
     Its own subsample of at most ``_QUANTILE_SUBSAMPLE`` rows is drawn with
     ``random_state=0``. Fit it on standardised values: it clips values within an
     absolute 1e-7 of a column's bounds, so a column of scale 1e-7 or less would be
     all bounds.
     """
-    return QuantileTransformer(output_distribution="normal", n_quantiles=min(_N_QUANTILES, n_rows),
-                               subsample=_QUANTILE_SUBSAMPLE, random_state=0)
+    return NormalQuantiles(output_distribution="normal", n_quantiles=min(_N_QUANTILES, n_rows),
+                           subsample=_QUANTILE_SUBSAMPLE, random_state=0)
 
 
 def mean_and_scale(A):
