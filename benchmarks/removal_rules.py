@@ -37,7 +37,8 @@ from benchmarks.cleaning import (TASKS, MemoClassifier, MemoRegressor, base_mode
                                  is_regression, score, task_data)
 from skval import CleanedEstimator, LossValCleaner
 from skval._guard import spared_rows
-from skval._removal import candidate_counts, choose_count, inner_splits, score_counts
+from skval._removal import (MIN_GAIN_SE, candidate_counts, choose_count, inner_splits,
+                            score_counts)
 
 CACHE = Path("/tmp/skval_removal_rules")
 
@@ -102,8 +103,10 @@ def fit_all(names, seeds, cache, fractions=None, doubted_first=False, repeats=1,
 # ----------------------------------------------------------------------------- rules
 # Each rule: the index of the chosen candidate from the inner scores (candidates x folds,
 # the smallest count first; a single column-less row when the cut was empty). "majority" is
-# the library's (``skval._removal.choose_count``); the cache's candidates were fitted with the
-# rule of the code that built it, which does not change them (only which one is taken).
+# the library's for a classifier (``skval._removal.choose_count``), "majority_se" for a
+# regressor (its candidates must also gain a standard error, since the eighth session); the
+# cache's candidates were fitted with the rule of the code that built it, which does not
+# change them (only which one is taken).
 
 def _first_best(score):
     """Index of the best score, the smallest count on a tie."""
@@ -156,7 +159,13 @@ def _winning_in(n_folds):
     return rule
 
 
-RULES = {"mean": _best_mean, "majority": choose_count, "sign": _sign, "median": _median,
+def _majority_se(inner):
+    """The majority rule, and a mean gain of at least ``MIN_GAIN_SE`` standard errors."""
+    return choose_count(inner, MIN_GAIN_SE)
+
+
+RULES = {"mean": _best_mean, "majority": choose_count, "majority_se": _majority_se,
+         "sign": _sign, "median": _median,
          "smooth": _smooth, "rank": _rank, "majority_first_split": _majority_first_split,
          "four_folds": _winning_in(4), "all_folds": _winning_in(5)}
 

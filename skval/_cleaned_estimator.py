@@ -94,8 +94,11 @@ class CleanedEstimator(MetaEstimatorMixin, BaseEstimator):
         the share of rows the valuer estimates corrupted, as the strict cut is).
         Each candidate is fitted on the inner training folds less its rows and scored on all the
         rows of the held-out fold (never cleaned). A candidate must score above
-        removing nothing in more than half of the inner folds; among those (and
-        removing nothing) the best mean score wins, the smaller amount on a tie.
+        removing nothing in more than half of the inner folds (a regressor's
+        must also gain at least one standard error of its fold gains: on a
+        heavy-tailed target a few folds' small gains can hide one large loss);
+        among those (and removing nothing) the best mean score wins, the smaller
+        amount on a tie.
         A classifier's candidates are tried only when the valuer's network
         doubts the label of some row of the cut (the strict veto,
         ``veto="doubt"``, would let it go); otherwise nothing is removed: the

@@ -10,9 +10,10 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from skval import CleanedEstimator, LossValClassifier, LossValCleaner, LossValRegressor
+from skval import _removal
 from skval._guard import (agrees_with_label, agrees_with_target, class_floor, doubts_label,
                           doubts_target)
-from skval._removal import candidate_counts, choose_count, score_counts
+from skval._removal import candidate_counts, choose_count, gain_t_statistic, score_counts
 
 
 class FirstFeatureValuer(RegressorMixin, BaseEstimator):
@@ -205,6 +206,33 @@ def test_candidates_and_choice():
     assert choose_count(np.array([[0.8] * 5, [0.81, 0.81, 0.81, 0.7, 0.8]])) == 0  # mean lower
     consistent = np.array([[0.8] * 5, [0.81, 0.81, 0.81, 0.8, 0.8], [0.9, 0.9, 0.79, 0.79, 0.79]])
     assert choose_count(consistent) == 1  # the best mean (row 2) wins only 2 of 5 folds
+
+
+def test_a_regressors_candidate_must_gain_a_standard_error():
+    # wins 3 folds of 5 by a little and loses two: t = 0.83 (a clean table of skew 6)
+    scores = np.array([[0.5] * 5, [0.5035, 0.4913, 0.5149, 0.4971, 0.5113], [0.6] * 5])
+    t = gain_t_statistic(scores)
+    assert t[0] == 0 and t[2] == np.inf
+    gains = [0.0035, -0.0087, 0.0149, -0.0029, 0.0113]
+    assert t[1] == pytest.approx(np.mean(gains) / (np.std(gains, ddof=1) / np.sqrt(5)))
+    assert 0.8 < t[1] < 0.9
+    assert choose_count(scores[:2]) == 1 and choose_count(scores[:2], min_gain_se=1.0) == 0
+    assert choose_count(scores, min_gain_se=1.0) == 2
+    assert np.isnan(gain_t_statistic(np.array([[0.5, 0.5], [0.6, np.nan]]))[1])
+
+
+def test_the_standard_error_rule_applies_to_a_regressor_only(monkeypatch):
+    seen = []
+    real = _removal.choose_count
+    monkeypatch.setattr(_removal, "choose_count",
+                        lambda scores, min_gain_se=0.0: seen.append(min_gain_se) or real(
+                            scores, min_gain_se))
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(60, 3))
+    for estimator, y in ((LinearRegression(), X[:, 0] + rng.normal(size=60)),
+                         (LogisticRegression(), (X[:, 0] > 0).astype(int))):
+        _removal.choose_removal(estimator, X, y, np.arange(10), (0.0, 0.5, 1.0), 3, None, 0)
+    assert seen == [_removal.MIN_GAIN_SE, 0.0] and _removal.MIN_GAIN_SE == 1.0
 
 
 # ----------------------------------------------------------------------------- the guards

