@@ -210,7 +210,9 @@ class LossValCleaner(BaseEstimator):
         label side; regression: the target lies beyond its prediction on the
         prediction's side of the median), a wider cut for a caller that checks
         it (``CleanedEstimator``'s inner cross-validation), which the noise
-        estimate caps for a regressor only (``cut``). ``None``: no veto.
+        estimate caps for a regressor only (``cut``), and where each tail of a
+        regressor's targets (beyond their 5th or 95th percentile) keeps at least
+        95 % of its rows. ``None``: no veto.
         Whatever ``veto``, every class keeps at least half of its rows.
     random_state : int, RandomState instance or None, default=None
         Seeds the default valuer (a given ``estimator`` keeps its own).

@@ -7,6 +7,12 @@ without being wrong. The guards take them back out of the cut, never add any:
 - **the class floor**: a class keeps at least half of its rows (``size // 2``
   removed at most), whatever ``max_class_share``. Rare rows get low values for
   being rare; a cut that takes most of a class removes what the model knows of it.
+- **the tail floor** (regression, with the wide veto): each tail of the targets,
+  the rows beyond their 5th or 95th percentile, keeps at least 95 % of its rows
+  (``tail_floor``; the strict veto removes none of them). Extreme targets are the
+  regression's rare rows: genuine ones get low values for being hard to predict,
+  and a model that loses them mispredicts every row like them (on a clean table of
+  wages with a cluster of very high earners the wide cut held 5-11 % of the top 5 %).
 - **the veto**, from the valuer's own network, in one of two widths (``veto``):
 
   ``"doubt"`` (strict, for a cut nothing checks): a row is removed only where
@@ -84,6 +90,41 @@ def class_floor(values, removed, groups):
     for group in np.unique(groups):
         members = groups == group
         limit = int(members.sum()) // 2
+        rows = np.flatnonzero(members & removed)
+        if len(rows) > limit:
+            rows = rows[np.argsort(values[rows], kind="stable")]
+            removed[rows[limit:]] = False
+    return removed
+
+
+def tail_floor(values, removed, y, tail=0.05, kept=0.95):
+    """Trim ``removed`` so that each tail of the targets keeps ``kept`` of its rows.
+
+    Parameters
+    ----------
+    values : ndarray of shape (n_samples,)
+        The rows' values; a tail over its floor keeps its lowest-valued removals.
+    removed : ndarray of bool, shape (n_samples,)
+        Rows the cut would remove.
+    y : array-like of shape (n_samples,) or (n_samples, n_targets)
+        The given targets.
+    tail : float, default=0.05
+        Each tail: the rows at or beyond the ``tail`` or ``1 - tail`` quantile of a
+        target.
+    kept : float, default=0.95
+        The share of a tail's rows it keeps at least.
+
+    Returns
+    -------
+    removed : ndarray of bool, shape (n_samples,)
+        A copy of ``removed``; a tail of ``size`` rows loses at most
+        ``floor((1 - kept) * size)``, its lowest-valued first.
+    """
+    removed = removed.copy()
+    y = np.asarray(y, dtype=np.float64).reshape(len(values), -1)
+    low, high = np.quantile(y, [tail, 1 - tail], axis=0)
+    for members in [*(y <= low).T, *(y >= high).T]:
+        limit = int(np.floor((1 - kept) * members.sum() + 1e-9))
         rows = np.flatnonzero(members & removed)
         if len(rows) > limit:
             rows = rows[np.argsort(values[rows], kind="stable")]
@@ -342,7 +383,15 @@ def guarded_cut(valuer, X, y, values, groups, cut="kmeans", max_class_share=0.5,
         # a classifier's wide cut is for candidates a cross-validation checks, a share or
         # a count is the user's: neither is capped
         removed = within_noise_estimate(values, removed, noise_estimate(valuer, y, prediction))
-    return guard(values, removed, groups, spared_rows(valuer, X, y, veto, prediction))
+    removed = guard(values, removed, groups, spared_rows(valuer, X, y, veto, prediction))
+    return _wide_tail_floor(valuer, veto, values, removed, y)
+
+
+def _wide_tail_floor(valuer, veto, values, removed, y):
+    """``tail_floor`` for a regressor's wide cut (the strict veto spares the tails)."""
+    if veto == "agree" and _predicts_targets(valuer):
+        return tail_floor(values, removed, y)
+    return removed
 
 
 def _predicts_targets(valuer):
@@ -416,5 +465,7 @@ def rows_past_cut(valuer, X, y, values, groups, removed, n_more, max_class_share
     count = min(len(values), int(removed.sum()) + int(n_more))
     wider = rows_to_remove(candidates, groups, count, max_class_share)
     wider = guard(values, (wider & allowed) | removed, groups, spared)
+    # the cut's own rows count first against the floor: only the rest is trimmed
+    wider = _wide_tail_floor(valuer, veto, np.where(removed, -np.inf, values), wider, y)
     added = np.flatnonzero(wider & ~removed)
     return added[np.argsort(values[added], kind="stable")]

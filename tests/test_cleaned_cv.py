@@ -12,7 +12,7 @@ from sklearn.preprocessing import StandardScaler
 from skval import CleanedEstimator, LossValClassifier, LossValCleaner, LossValRegressor
 from skval import _removal
 from skval._guard import (agrees_with_label, agrees_with_target, class_floor, doubts_label,
-                          doubts_target)
+                          doubts_target, tail_floor)
 from skval._removal import candidate_counts, choose_count, gain_t_statistic, score_counts
 
 
@@ -243,6 +243,36 @@ def test_class_floor_never_empties_or_more_than_halves_a_class():
     removed = class_floor(values, np.ones(38, bool), groups)
     assert removed[:30].sum() == 15 and removed[30:37].sum() == 3 and not removed[37]
     np.testing.assert_array_equal(np.flatnonzero(removed)[:15], np.arange(15))  # lowest first
+
+
+def test_tail_floor_keeps_95_percent_of_each_tail_of_the_targets():
+    y = np.arange(200.0)  # tails of 10 rows: 0-9 and 190-199; one of each may go
+    values = -np.arange(200.0)  # the highest targets have the lowest values
+    removed = tail_floor(values, np.ones(200, bool), y)
+    assert removed[:10].sum() == 0  # floor(0.05 * 10) = 0
+    assert removed[190:].sum() == 0 and removed[10:190].all()
+    y = np.arange(400.0)  # tails of 20 rows: one each
+    removed = tail_floor(-y, np.ones(400, bool), y)
+    assert removed[380:].sum() == 1 and removed[399]  # the lowest-valued of the top tail
+    assert removed[:20].sum() == 1 and removed[19]
+    two = tail_floor(-y, np.ones(400, bool), np.column_stack([y, -y]))  # both targets' tails
+    np.testing.assert_array_equal(two, removed)
+
+
+def test_a_regressors_wide_cut_keeps_its_top_targets():
+    rng = np.random.RandomState(0)
+    y = rng.normal(size=400)
+    top = np.argsort(y)[-20:]  # the top 5 %: the lowest values, predicted below the median
+    values = np.linspace(1, 2, 400)
+    values[top] = np.linspace(-2, -1, 20)
+    prediction = np.where(np.isin(np.arange(400), top), -1.0, y)
+    X = np.column_stack([values, prediction])
+    removed = {veto: np.setdiff1d(np.arange(400), LossValCleaner(
+        FixedPredictionValuer(), cut=20, veto=veto).fit(X, y).sample_indices_)
+        for veto in ("agree", "doubt", None)}
+    assert len(removed["agree"]) == 1 and np.isin(removed["agree"], top).all()
+    assert len(removed["doubt"]) == 0  # the strict veto spares the tails entirely
+    assert sorted(removed[None]) == sorted(top)  # no veto: no floor
 
 
 def test_cleaner_keeps_half_of_every_class():
