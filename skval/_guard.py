@@ -89,12 +89,16 @@ def class_floor(values, removed, groups):
     removed = removed.copy()
     for group in np.unique(groups):
         members = groups == group
-        limit = int(members.sum()) // 2
-        rows = np.flatnonzero(members & removed)
-        if len(rows) > limit:
-            rows = rows[np.argsort(values[rows], kind="stable")]
-            removed[rows[limit:]] = False
+        _keep_lowest(values, removed, members, int(members.sum()) // 2)
     return removed
+
+
+def _keep_lowest(values, removed, members, limit):
+    """In place: of the ``members`` in ``removed``, keep only the ``limit`` lowest-valued."""
+    rows = np.flatnonzero(members & removed)
+    if len(rows) > limit:
+        rows = rows[np.argsort(values[rows], kind="stable")]
+        removed[rows[limit:]] = False
 
 
 def tail_floor(values, removed, y, tail=0.05, kept=0.95):
@@ -124,11 +128,7 @@ def tail_floor(values, removed, y, tail=0.05, kept=0.95):
     y = np.asarray(y, dtype=np.float64).reshape(len(values), -1)
     low, high = np.quantile(y, [tail, 1 - tail], axis=0)
     for members in [*(y <= low).T, *(y >= high).T]:
-        limit = int(np.floor((1 - kept) * members.sum() + 1e-9))
-        rows = np.flatnonzero(members & removed)
-        if len(rows) > limit:
-            rows = rows[np.argsort(values[rows], kind="stable")]
-            removed[rows[limit:]] = False
+        _keep_lowest(values, removed, members, int(np.floor((1 - kept) * members.sum() + 1e-9)))
     return removed
 
 
