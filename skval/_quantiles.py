@@ -55,9 +55,9 @@ class NormalQuantiles(QuantileTransformer):
     """
 
     def _dense_fit(self, X, random_state):
-        if np.isnan(X).any():
-            return super()._dense_fit(X, random_state)
-        if self.subsample is not None and self.subsample < len(X):
-            return super()._dense_fit(X, random_state)  # its own draw, kept as it is
+        subsampled = self.subsample is not None and self.subsample < len(X)
+        if subsampled or np.isnan(X).any():  # its own draw, or its NaN handling, as they are
+            super()._dense_fit(X, random_state)
+            return
+        # the quantiles in percent and back, as np.nanpercentile receives and divides them
         self.quantiles_ = sorted_quantiles(X, (self.references_ * 100) / 100)
-        return None

@@ -12,7 +12,7 @@ from sklearn.preprocessing import StandardScaler
 from skval import CleanedEstimator, LossValClassifier, LossValCleaner, LossValRegressor
 from skval import _removal
 from skval._guard import (agrees_with_label, agrees_with_target, class_floor, doubts_label,
-                          doubts_target, tail_floor)
+                          doubts_target, rows_past_cut, tail_floor)
 from skval._removal import candidate_counts, choose_count, gain_t_statistic, score_counts
 
 
@@ -273,6 +273,24 @@ def test_a_regressors_wide_cut_keeps_its_top_targets():
     assert len(removed["agree"]) == 1 and np.isin(removed["agree"], top).all()
     assert len(removed["doubt"]) == 0  # the strict veto spares the tails entirely
     assert sorted(removed[None]) == sorted(top)  # no veto: no floor
+
+
+def test_rows_past_a_wide_regression_cut_respect_the_tail_floor_after_the_cut():
+    rng = np.random.RandomState(1)
+    y = rng.normal(size=400)
+    top = np.argsort(y)[-20:]  # a tail of 20 rows: one may go
+    values = np.linspace(1, 2, 400)
+    values[top] = np.linspace(-2, -1, 20)  # the top tail holds the lowest values
+    X = np.column_stack([values, np.full(400, -1.0)])  # predicted below every top target
+    valuer = FixedPredictionValuer().fit(X, y)
+    removed = np.zeros(400, bool)
+    removed[top[-1]] = True  # the cut already took the tail's one row (the highest value)
+    added = rows_past_cut(valuer, X, y, values, np.zeros(400), removed, 30, veto="agree")
+    assert not np.isin(added, top).any()  # no tail row past the cut
+    # the 31 lowest allowed rows less the 19 the floor keeps (fewer than asked: no refill)
+    assert len(added) == 31 - 1 - 19 and np.all(values[added] >= 1)
+    strict = rows_past_cut(valuer, X, y, values, np.zeros(400), removed, 30, veto=None)
+    assert np.isin(top[:-1], strict).all()  # without the veto no floor: the tail goes first
 
 
 def test_cleaner_keeps_half_of_every_class():
