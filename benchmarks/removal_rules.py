@@ -36,9 +36,9 @@ from sklearn.utils import _safe_indexing
 from benchmarks.cleaning import (TASKS, MemoClassifier, MemoRegressor, base_models, folds,
                                  is_regression, score, task_data)
 from skval import CleanedEstimator, LossValCleaner
-from skval._guard import spared_rows
 from skval._removal import (MIN_GAIN_SE, candidate_counts, choose_count, inner_splits,
                             score_counts)
+from skval._veto import spared_rows
 
 CACHE = Path("/tmp/skval_removal_rules")
 

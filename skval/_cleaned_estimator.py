@@ -17,8 +17,8 @@ from sklearn.utils.validation import check_is_fitted, has_fit_parameter
 
 from ._cleaning import (_CUT_DOC, _SHARE_DOC, LossValCleaner, default_valuer, groups_for_cap,
                         one_of_k_labels, value_weights)
-from ._guard import doubts_a_label
 from ._removal import check_removal, choose_removal
+from ._veto import doubts_a_label
 
 __all__ = ["CleanedEstimator"]
 

@@ -27,9 +27,10 @@ from sklearn.utils.validation import (
 )
 
 from ._classifier import LossValClassifier
-from ._guard import check_veto, guarded_cut, rows_past_cut
+from ._guard import guarded_cut, rows_past_cut
 from ._regressor import LossValRegressor
 from ._selection import check_cut, check_share, class_groups, size_factors, targets_are_classes
+from ._veto import check_veto
 
 __all__ = ["LossValCleaner"]
 
@@ -197,7 +198,7 @@ class LossValCleaner(BaseEstimator):
     {cut}
     {share}
     veto : {{"doubt", "agree"}} or None, default="doubt"
-        Which of the cut's rows the valuer's own network keeps (``skval._guard``).
+        Which of the cut's rows the valuer's own network keeps (``skval._veto``).
         ``"doubt"``: a row is removed only where the network doubts it: for
         classification, its given label gets less probability than that label's
         mean over its rows and than its share of the rows; for regression, its

@@ -13,30 +13,11 @@ without being wrong. The guards take them back out of the cut, never add any:
   regression's rare rows: genuine ones get low values for being hard to predict,
   and a model that loses them mispredicts every row like them (on a clean table of
   wages with a cluster of very high earners the wide cut held 5-11 % of the top 5 %).
-- **the veto**, from the valuer's own network, in one of two widths (``veto``):
-
-  ``"doubt"`` (strict, for a cut nothing checks): a row is removed only where
-  the network doubts its label or its target. Classification: the given label
-  gets less probability than the mean over the rows of that label (confident
-  learning's per-class threshold) and less than the label's share of the rows
-  (a blind guess). Regression: the residual lies beyond 3 robust standard
-  deviations of the residuals and the target within the central 90 % of the
-  targets, and the row is not one the ``"agree"`` veto keeps. A low value the
-  network does not share (an unusual row it predicts right) is not removed:
-  dropping such rows lowered the refitted model where their values alone
-  decided (BENCHMARKS section 2).
-
-  ``"agree"`` (wide, for candidates a cross-validation checks): only rows the
-  network confidently agrees with are kept. Classification: the network's most
-  probable class is the given label with at least the class's mean probability,
-  and the evidence against the row is not on its label side (``evidence_``: the
-  network can reproduce a wrong label it has memorised on small folds, while
-  the label side summed the disagreement over the whole run). Regression: the
-  prediction lies on the same side of the median target as the target, and the
-  target lies further out: a squared loss shrinks predictions toward the mean,
-  so a genuine extreme keeps a large residual that is shrinkage, not a wrong
-  target.
-
+- **the veto**, from the valuer's own network, in one of two widths (``veto``,
+  ``skval._veto``): ``"doubt"`` (strict, for a cut nothing checks) removes a row
+  only where the network doubts its label or target; ``"agree"`` (wide, for
+  candidates a cross-validation checks) keeps only the rows the network
+  confidently agrees with.
 - **the noise estimate** (not with a classifier's wide veto, whose candidates a
   cross-validation checks): a 2-means cut keeps at most as many rows as the
   valuer says are corrupted, the lowest-valued ones: with canaries, their
@@ -63,9 +44,8 @@ import numpy as np
 from sklearn.base import is_classifier
 
 from ._canary import swapped_target_share
-from ._selection import evidence_source, robust_z, rows_to_remove
-
-VETOES = ("doubt", "agree")
+from ._selection import rows_to_remove
+from ._veto import spared_rows
 
 
 def class_floor(values, removed, groups):
@@ -130,190 +110,6 @@ def tail_floor(values, removed, y, tail=0.05, kept=0.95):
     for members in [*(y <= low).T, *(y >= high).T]:
         _keep_lowest(values, removed, members, int(np.floor((1 - kept) * members.sum() + 1e-9)))
     return removed
-
-
-def agrees_with_label(proba, labels):
-    """Rows whose given label the network predicts, above its class's usual confidence.
-
-    Parameters
-    ----------
-    proba : ndarray of shape (n_samples, n_classes)
-        The network's class probabilities for the training rows.
-    labels : ndarray of int, shape (n_samples,)
-        Each row's given label, as a column of ``proba``.
-
-    Returns
-    -------
-    agree : ndarray of bool, shape (n_samples,)
-        ``argmax == label`` and ``proba[label] >=`` the mean of ``proba[label]``
-        over the rows of that label.
-    """
-    given, mean, _ = _given_label_stats(proba, labels)
-    return (proba.argmax(axis=1) == labels) & (given >= mean[labels])
-
-
-def agrees_with_target(prediction, y):
-    """Rows whose target lies beyond their prediction, on the prediction's side of the median.
-
-    Parameters
-    ----------
-    prediction : ndarray of shape (n_samples,) or (n_samples, n_targets)
-        The network's predictions for the training rows.
-    y : ndarray of shape (n_samples,) or (n_samples, n_targets)
-        The given targets.
-
-    Returns
-    -------
-    agree : ndarray of bool, shape (n_samples,)
-        ``median <= prediction <= y`` or ``y <= prediction <= median``, for every
-        target of the row.
-    """
-    y, prediction = _as_columns(y, prediction)
-    median = np.median(y, axis=0)
-    above = (median <= prediction) & (prediction <= y)
-    below = (y <= prediction) & (prediction <= median)
-    return (above | below).all(axis=1)
-
-
-def doubts_label(proba, labels):
-    """Rows whose given label the network finds less likely than usual and than a blind guess.
-
-    Parameters
-    ----------
-    proba : ndarray of shape (n_samples, n_classes)
-        The network's class probabilities for the training rows.
-    labels : ndarray of int, shape (n_samples,)
-        Each row's given label, as a column of ``proba``.
-
-    Returns
-    -------
-    doubted : ndarray of bool, shape (n_samples,)
-        ``proba[label]`` below both the mean of ``proba[label]`` over the rows of
-        that label and the label's share of the rows. "Below" means by more than
-        a millionth of the bar: a network that gives every row the same output
-        (it learned only the class counts) doubts no row, rather than letting
-        float rounding decide.
-    """
-    given, mean, share = _given_label_stats(proba, labels)
-    return given < np.minimum(mean, share)[labels] * (1 - 1e-6)
-
-
-def _given_label_stats(proba, labels):
-    """Each row's probability of its label; per label, its mean over the label's rows and
-    the label's share of the rows."""
-    given = proba[np.arange(len(labels)), labels]
-    counts = np.bincount(labels, minlength=proba.shape[1])
-    mean = np.bincount(labels, weights=given, minlength=proba.shape[1]) / np.maximum(counts, 1)
-    return given, mean, counts / len(labels)
-
-
-def doubts_target(prediction, y, z=3.0, central=0.9):
-    """Rows whose residual is an outlier while their target is not.
-
-    Parameters
-    ----------
-    prediction : ndarray of shape (n_samples,) or (n_samples, n_targets)
-        The network's predictions for the training rows.
-    y : ndarray of shape (n_samples,) or (n_samples, n_targets)
-        The given targets.
-    z : float, default=3.0
-        How many robust standard deviations (1.4826 MAD) from the median residual
-        make an outlier.
-    central : float, default=0.9
-        The share of the targets, around the median, that counts as not extreme.
-
-    Returns
-    -------
-    doubted : ndarray of bool, shape (n_samples,)
-        For some target of the row: the residual ``y - prediction`` lies more than
-        ``z`` robust standard deviations from the median residual and ``y`` within
-        the central ``central`` share of that target's values.
-    """
-    y, prediction = _as_columns(y, prediction)
-    residual = y - prediction
-    outlier = np.column_stack([np.abs(robust_z(column)) > z for column in residual.T])
-    low, high = np.quantile(y, [(1 - central) / 2, (1 + central) / 2], axis=0)
-    return (outlier & (y >= low) & (y <= high)).any(axis=1)
-
-
-def _as_columns(y, prediction):
-    y = np.asarray(y, dtype=np.float64).reshape(len(y), -1)
-    return y, np.asarray(prediction, dtype=np.float64).reshape(y.shape)
-
-
-def spared_rows(valuer, X, y, veto, prediction=None):
-    """The rows the veto keeps whatever their values (see the module), or None.
-
-    Parameters
-    ----------
-    valuer : fitted estimator
-        A classifier with ``predict_proba`` and ``classes_`` (``"agree"`` also
-        reads its ``evidence_``: without it every confident row is kept), or a
-        regressor with ``predict``; any other valuer gets no veto.
-    X : array-like of shape (n_samples, n_features)
-        The training rows the valuer was fitted on.
-    y : array-like of shape (n_samples,) or (n_samples, n_targets)
-        Their given targets.
-    veto : {"doubt", "agree"} or None
-        The veto's width; ``None``: none.
-    prediction : ndarray or None, default=None
-        The valuer's ``predict_proba(X)`` (classifier) or ``predict(X)``
-        (regressor) when the caller already has it; ``None``: computed here.
-
-    Returns
-    -------
-    spared : ndarray of bool, shape (n_samples,) or None
-        ``None`` without a veto or when the valuer cannot predict.
-    """
-    if veto is None:
-        return None
-    if is_classifier(valuer):
-        if not (hasattr(valuer, "predict_proba") and hasattr(valuer, "classes_")):
-            return None
-        y = np.asarray(y)
-        labels = np.searchsorted(valuer.classes_, y.reshape(len(y), -1)[:, 0])  # a column y too
-        proba = np.asarray(valuer.predict_proba(X) if prediction is None else prediction)
-        if veto == "doubt":
-            return ~doubts_label(proba, labels)
-        agree = agrees_with_label(proba, labels)
-        evidence = getattr(valuer, "evidence_", None)
-        return agree if evidence is None else agree & (evidence_source(evidence) != 0)
-    if not hasattr(valuer, "predict"):
-        return None
-    prediction = valuer.predict(X) if prediction is None else prediction
-    agree = agrees_with_target(prediction, y)
-    return agree | ~doubts_target(prediction, y) if veto == "doubt" else agree
-
-
-def doubts_a_label(valuer, X, y, rows):
-    """Whether a classifier's network doubts the label of any of ``rows`` (the strict veto).
-
-    Parameters
-    ----------
-    valuer, X, y
-        As in ``spared_rows``.
-    rows : ndarray of int
-        Positions in ``X``.
-
-    Returns
-    -------
-    bool
-        False for no rows; True for a regressor (a regression's inner folds are
-        scored by a correlation, not by a count of hits: its candidates are always
-        tried), or a valuer that cannot predict (nothing to go by).
-    """
-    if len(rows) == 0:
-        return False
-    if not is_classifier(valuer):
-        return True
-    spared = spared_rows(valuer, X, np.asarray(y), "doubt")
-    return spared is None or not spared[rows].all()
-
-
-def check_veto(veto):
-    """Raise a ValueError unless ``veto`` is one of ``VETOES`` or None."""
-    if veto is not None and not (isinstance(veto, str) and veto in VETOES):
-        raise ValueError(f"veto must be one of {VETOES} or None, got {veto!r}.")
 
 
 def guard(values, removed, groups, spared):

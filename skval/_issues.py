@@ -21,10 +21,12 @@ import numbers
 
 import numpy as np
 
-from ._guard import check_veto, guarded_cut
+from ._guard import guarded_cut
 from ._io import import_pandas
 from ._results import value_ranks
 from ._selection import SOURCES, check_cut, check_share, class_groups, evidence_source
+from ._veto import check_veto
+
 
 def _columns(name, data):
     """``{name: data}`` for one column, ``{name_0: ..., name_1: ...}`` for several."""

@@ -228,8 +228,9 @@ def test_the_cleaner_removes_at_most_the_estimated_noise(cancer_fits):
 def test_the_wide_cut_for_a_cross_validation_is_not_capped(cancer_fits):
     import copy
 
-    from skval._guard import guard, guarded_cut, spared_rows
+    from skval._guard import guard, guarded_cut
     from skval._selection import class_groups, rows_to_remove
+    from skval._veto import spared_rows
 
     X, y = load_breast_cancer(return_X_y=True)
     Xn, yn, _ = inject_noise(X, y, kind="label", rate=0.2, random_state=0)

@@ -11,9 +11,9 @@ from sklearn.preprocessing import StandardScaler
 
 from skval import CleanedEstimator, LossValClassifier, LossValCleaner, LossValRegressor
 from skval import _removal
-from skval._guard import (agrees_with_label, agrees_with_target, class_floor, doubts_label,
-                          doubts_target, rows_past_cut, tail_floor)
+from skval._guard import class_floor, rows_past_cut, tail_floor
 from skval._removal import candidate_counts, choose_count, gain_t_statistic, score_counts
+from skval._veto import agrees_with_label, agrees_with_target, doubts_label, doubts_target
 
 
 class FirstFeatureValuer(RegressorMixin, BaseEstimator):
