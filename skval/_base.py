@@ -20,7 +20,7 @@ from ._adam import lean_optimizer
 from ._canary import (calibrated_values, canary_count, make_canaries, noise_shares,
                       plausible_shares)
 from ._distributed import train_on_processes
-from ._features import fill_rows, standardised_rows
+from ._features import StandardisedRows, fill_rows
 from ._mlp import MLP
 from ._params import EXTRA_PREFIXES, check_params, hidden_sizes, resolve_device
 from ._quantiles import NormalQuantiles
@@ -244,13 +244,12 @@ class _BaseLossVal(TableInputMixin, IssuesMixin, ValuesMixin, BaseEstimator):
 
     def _fit_scaler(self, X, X_canary):
         """Learn the feature standardisation (if ``standardize``) on ``X``: the rows of
-        ``X`` and then ``X_canary``, standardised (held when small, else as they are read:
-        no copy of a large ``X``)."""
+        ``X`` and then ``X_canary``, standardised as they are read (no copy of ``X``)."""
         if self.standardize:
             self._x_mean, self._x_scale = mean_and_scale(X)
         else:
             self._x_mean, self._x_scale = 0.0, 1.0
-        return standardised_rows(X, self._x_mean, self._x_scale, self._transform_X(X_canary))
+        return StandardisedRows(X, self._x_mean, self._x_scale, self._transform_X(X_canary))
 
     def _fit_cost_features(self, X, Xt, X_canary):
         """The features the OT cost compares (``ot_scaling``): ``Xt`` itself, or quantiles

@@ -1,7 +1,6 @@
-"""A fit's feature arrays, built without full-size copies of a large ``X``.
+"""A fit's feature arrays, built without full-size copies of ``X``.
 
-``standardised_rows``: the network's input rows, held standardised when small,
-else a ``StandardisedRows``, standardised as they are read.
+``StandardisedRows``: the network's input rows, standardised as they are read.
 ``fill_rows``: a row-wise transform (the OT cost's features) written chunk by chunk
 into one array.
 
@@ -18,33 +17,6 @@ import torch
 
 # Rows a feature transform works on at a time in fit (its temporaries stay small).
 _FILL_CHUNK = 65_536
-# Up to this many values (16 MB as float32) the standardised rows are held in one array:
-# a batch is then one tensor index, where standardising it on reading costs about 0.04 ms
-# a step (3 % of a step at 3,000 rows); a larger X is never copied.
-_HELD_VALUES = 1 << 22
-
-
-def standardised_rows(X, mean, scale, extra):
-    """The rows of ``X`` standardised, then ``extra``: an array when small, else read lazily.
-
-    Parameters
-    ----------
-    X : ndarray of shape (n_rows, n_features)
-        The rows (float32 or float64; never modified).
-    mean, scale : ndarray of shape (n_features,) or float
-        The standardisation.
-    extra : ndarray of shape (n_extra, n_features), float32
-        Rows after those of ``X``, already standardised (the canaries).
-
-    Returns
-    -------
-    rows : ndarray of float32 or StandardisedRows
-        The same values either way: ``(X[r] - mean) / scale`` as float32, then ``extra``.
-    """
-    if X.size > _HELD_VALUES:
-        return StandardisedRows(X, mean, scale, extra)
-    held = ((X - mean) / scale).astype(np.float32)
-    return np.concatenate([held, np.asarray(extra, dtype=np.float32).reshape(-1, X.shape[1])])
 
 
 class StandardisedRows:

@@ -106,23 +106,6 @@ def test_standardised_rows_read_like_the_stacked_array_without_copying_X():
     assert rows.X is X and np.array_equal(X, before)  # X kept as it is, not copied
 
 
-
-def test_standardised_rows_are_held_when_small_and_read_lazily_when_large(monkeypatch):
-    # the same values either way; a large X is never copied
-    from skval import _features
-    rng = np.random.RandomState(1)
-    X = rng.normal(-1.0, 5.0, size=(40, 3))
-    mean, scale = X.mean(axis=0), X.std(axis=0)
-    extra = rng.normal(size=(4, 3)).astype(np.float32)
-    held = _features.standardised_rows(X, mean, scale, extra)
-    assert isinstance(held, np.ndarray) and held.dtype == np.float32 and held.shape == (44, 3)
-    monkeypatch.setattr(_features, "_HELD_VALUES", X.size - 1)
-    lazy = _features.standardised_rows(X, mean, scale, extra)
-    assert isinstance(lazy, _features.StandardisedRows) and lazy.X is X
-    np.testing.assert_array_equal(held, lazy[np.arange(44)])
-    no_extra = _features.standardised_rows(X, mean, scale, np.empty((0, 3), np.float32))
-    assert no_extra.shape == (40, 3)  # without canaries: X's rows alone
-
 # ----------------------------------------------------------------------------- target_scaling
 
 def test_target_scaling_maps_through_quantiles_and_back():
