@@ -35,7 +35,9 @@ PyPI) get 10 % label noise: uniform flips on two imbalanced binary tables (ROC A
 of a random 10 % permuted among themselves on a 7-class one (balanced accuracy), 10 % of the
 targets swapped with another row's on two skewed regression tables (ames, txhousing: R^2; the
 quality benchmark's confirmation tables, so that a regression rule tuned on diabetes and
-friedman1 is confirmed on tables it was not chosen on). All cleaning
+friedman1 is confirmed on tables it was not chosen on). Two tasks (``*_gross``) get gross
+target errors instead: 10 % of the targets moved by 5-10 standard deviations, up or down
+(``gross_errors``). All cleaning
 happens inside ``fit``, on the training fold only.
 
 The valuer is the same fit for every skval variant and both base models of a fold (same rows,
@@ -66,16 +68,18 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer, StandardScaler
 from sklearn.utils import _safe_indexing
 
-from skval import CleanedEstimator, LossValClassifier, LossValRegressor
-from skval.evaluation import inject_noise
-
-if not __package__:
+if not __package__:  # run as a script: skval and benchmarks/ from this tree, not an install
     sys.path[0] = str(Path(__file__).resolve().parents[1])
 
+from skval import CleanedEstimator, LossValClassifier, LossValRegressor  # noqa: E402
+from skval.evaluation import inject_noise  # noqa: E402
 from benchmarks import _tables  # noqa: E402
 from benchmarks._tasks import table_preprocessor  # noqa: E402
 
 NOISE_RATE = 0.2
+# Gross target errors (``gross_errors``): this share of the rows, moved by 5-10 standard
+# deviations of the targets, up or down.
+GROSS_RATE = 0.1
 # The real tables: rows drawn from each, and their label noise (the held-out rate).
 TABLE_ROWS, TABLE_NOISE_RATE = 3000, 0.1
 # The outer folds' seed is the noise seed plus this (see ``folds``).
@@ -120,7 +124,7 @@ class Task:
     #                    "table-reg" (a real table, regression)
     load: object       # seed -> (X, y)
     note: str
-    noise: str = "label"       # inject_noise's kind
+    noise: str = "label"       # inject_noise's kind, or "gross" (``gross_errors``)
     rate: float = NOISE_RATE
 
 
@@ -165,6 +169,13 @@ TASKS = {t.name: t for t in [
     Task("diabetes", "noisy-reg", lambda s: datasets.load_diabetes(return_X_y=True), "442 rows"),
     Task("friedman1", "noisy-reg",
          lambda s: datasets.make_friedman1(1000, noise=1.0, random_state=s), "1000 rows"),
+    Task("diabetes_gross", "noisy-reg", lambda s: datasets.load_diabetes(return_X_y=True),
+         "442 rows; 10 % of the targets moved by 5-10 standard deviations", "gross",
+         GROSS_RATE),
+    Task("friedman1_gross", "noisy-reg",
+         lambda s: datasets.make_friedman1(1000, noise=1.0, random_state=s),
+         "1000 rows; 10 % of the targets moved by 5-10 standard deviations", "gross",
+         GROSS_RATE),
     Task("cancer_5pct", "imbalanced", _imbalanced_cancer, "376 rows, 5 % malignant"),
     Task("digit_zero", "imbalanced", _digit_zero, "1797 rows, 10 % positives"),
     Task("rare_generated", "imbalanced", _rare_generated, "3000 rows, 3 % positives"),
@@ -333,11 +344,27 @@ def task_data(task, seed):
     X, y = task.load(seed)
     if task.kind == "imbalanced":
         return X, y, y, np.zeros(len(y), bool)
+    if task.noise == "gross":
+        y_noisy, noisy = gross_errors(y, task.rate, seed)
+        return X, y_noisy, y, noisy
     kind = "regression" if is_regression(task) else "classification"
     # label noise only: X is left as it is (a real table's DataFrame too)
     _, y_noisy, noisy = inject_noise(np.zeros((len(y), 1)), y, kind=task.noise, rate=task.rate,
                                      task=kind, random_state=seed)
     return X, y_noisy, y, noisy
+
+
+def gross_errors(y, rate, seed):
+    """``y`` with ``rate`` of its rows moved by 5-10 standard deviations (sign at random),
+    and the mask of those rows: errors of the kind a wrong unit or a typo makes."""
+    rng = np.random.RandomState(seed)
+    y = np.asarray(y, dtype=np.float64)
+    noisy = np.zeros(len(y), bool)
+    noisy[rng.choice(len(y), int(round(rate * len(y))), replace=False)] = True
+    shift = rng.choice([-1.0, 1.0], noisy.sum()) * rng.uniform(5, 10, noisy.sum()) * y.std()
+    y_noisy = y.copy()
+    y_noisy[noisy] += shift
+    return y_noisy, noisy
 
 
 def folds(task, y, n_folds, seed):
@@ -377,15 +404,21 @@ def run_task(task, seed, n_folds, variants):
                     noisy_kept=noisy[train][kept].mean(), seconds=seconds,
                     valuer_seconds=getattr(valuer, "fit_seconds_", 0.0),
                     inner_fits=getattr(model, "n_inner_fits_", 0),
-                    top_kept=top_share_kept(y_train[train], kept) if is_regression(task)
-                    else np.nan,
+                    top_kept=top_share_kept(y_train[train], kept, wrong=noisy[train]
+                                            if task.noise == "gross" else None)
+                    if is_regression(task) else np.nan,
                 ))
     return rows
 
 
-def top_share_kept(y, kept, top=0.05):
-    """The share of the rows with the ``top`` highest targets of ``y`` that ``kept`` keeps."""
-    highest = np.asarray(y, dtype=np.float64) >= np.quantile(y, 1 - top)
+def top_share_kept(y, kept, top=0.05, wrong=None):
+    """The share of the rows with the ``top`` highest targets of ``y`` that ``kept`` keeps.
+
+    ``wrong``: rows whose targets are errors (gross ones fill the top), left out of both.
+    """
+    y = np.asarray(y, dtype=np.float64)
+    right = np.ones(len(y), bool) if wrong is None else ~np.asarray(wrong)
+    highest = right & (y >= np.quantile(y[right], 1 - top))
     mask = np.zeros(len(highest), bool)
     mask[kept] = True
     return float(mask[highest].mean())

@@ -92,7 +92,9 @@ class CleanedEstimator(MetaEstimatorMixin, BaseEstimator):
         among the candidates. The cut is ``LossValCleaner(veto="agree")``'s, the
         wider one, since every candidate is checked (for a regression, capped at
         the share of rows the valuer estimates corrupted, as the strict cut is,
-        and keeping at least 95 % of each tail of the targets).
+        and keeping at least 95 % of each tail of the targets, gross targets
+        aside: beyond 12 robust standard deviations of the targets of the rows the
+        valuer predicts alike).
         Each candidate is fitted on the inner training folds less its rows and scored on all the
         rows of the held-out fold (never cleaned). A candidate must score above
         removing nothing in more than half of the inner folds (a regressor's

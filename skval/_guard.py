@@ -9,7 +9,8 @@ without being wrong. The guards take them back out of the cut, never add any:
   being rare; a cut that takes most of a class removes what the model knows of it.
 - **the tail floor** (regression, with the wide veto): each tail of the targets,
   the rows beyond their 5th or 95th percentile, keeps at least 95 % of its rows
-  (``tail_floor``; the strict veto removes none of them). Extreme targets are the
+  (``tail_floor``; the strict veto removes none of them), gross targets aside
+  (``skval._veto.gross_targets``: neither counted nor kept). Extreme targets are the
   regression's rare rows: genuine ones get low values for being hard to predict,
   and a model that loses them mispredicts every row like them (on a clean table of
   wages with a cluster of very high earners the wide cut held 5-11 % of the top 5 %).
@@ -45,7 +46,7 @@ from sklearn.base import is_classifier
 
 from ._canary import swapped_target_share
 from ._selection import rows_to_remove
-from ._veto import spared_rows
+from ._veto import gross_targets, spared_rows
 
 
 def class_floor(values, removed, groups):
@@ -81,7 +82,7 @@ def _keep_lowest(values, removed, members, limit):
         removed[rows[limit:]] = False
 
 
-def tail_floor(values, removed, y, tail=0.05, kept=0.95):
+def tail_floor(values, removed, y, tail=0.05, kept=0.95, exempt=None):
     """Trim ``removed`` so that each tail of the targets keeps ``kept`` of its rows.
 
     Parameters
@@ -97,19 +98,47 @@ def tail_floor(values, removed, y, tail=0.05, kept=0.95):
         target.
     kept : float, default=0.95
         The share of a tail's rows it keeps at least.
+    exempt : ndarray of bool, shape (n_samples,) or None, default=None
+        Rows the floor neither counts nor keeps in a tail that holds more of them
+        than the floor lets go (gross targets: ``skval._veto.gross_targets``): a
+        few far-off targets are what a genuine tail looks like, a tail full of
+        them is errors, and the floor then keeps the tail of the other rows'
+        targets. None: none.
 
     Returns
     -------
     removed : ndarray of bool, shape (n_samples,)
-        A copy of ``removed``; a tail of ``size`` rows loses at most
-        ``floor((1 - kept) * size)``, its lowest-valued first.
+        A copy of ``removed``; a tail of ``size`` rows (not exempt) loses at most
+        ``floor((1 - kept) * size)`` of them, its lowest-valued first.
     """
     removed = removed.copy()
     y = np.asarray(y, dtype=np.float64).reshape(len(values), -1)
-    low, high = np.quantile(y, [tail, 1 - tail], axis=0)
-    for members in [*(y <= low).T, *(y >= high).T]:
-        _keep_lowest(values, removed, members, int(np.floor((1 - kept) * members.sum() + 1e-9)))
+    exempt = np.zeros(len(values), bool) if exempt is None else exempt
+    for target in y.T:
+        for side in (-1, 1):
+            members = _tail(target, side, tail)
+            limit = _tail_allowance(members.sum(), kept)
+            if (members & exempt).sum() > limit:  # the tail of the other rows instead
+                members = _tail(target, side, tail, ~exempt)
+                limit = _tail_allowance(members.sum(), kept)
+            _keep_lowest(values, removed, members, limit)
     return removed
+
+
+def _tail(target, side, tail, among=None):
+    """The rows ``among`` (all: None) at or beyond the ``tail`` quantile of their targets,
+    on the low (``side`` -1) or high (+1) side."""
+    among = np.ones(len(target), bool) if among is None else among
+    if not among.any():
+        return among
+    if side < 0:
+        return among & (target <= np.quantile(target[among], tail))
+    return among & (target >= np.quantile(target[among], 1 - tail))
+
+
+def _tail_allowance(size, kept):
+    """How many of a tail's ``size`` rows the floor lets go: ``floor((1 - kept) * size)``."""
+    return int(np.floor((1 - kept) * size + 1e-9))
 
 
 def guard(values, removed, groups, spared):
@@ -180,13 +209,15 @@ def guarded_cut(valuer, X, y, values, groups, cut="kmeans", max_class_share=0.5,
         # a count is the user's: neither is capped
         removed = within_noise_estimate(values, removed, noise_estimate(valuer, y, prediction))
     removed = guard(values, removed, groups, spared_rows(valuer, X, y, veto, prediction))
-    return _wide_tail_floor(valuer, veto, values, removed, y)
+    return _wide_tail_floor(valuer, X, veto, values, removed, y, prediction)
 
 
-def _wide_tail_floor(valuer, veto, values, removed, y):
-    """``tail_floor`` for a regressor's wide cut (the strict veto spares the tails)."""
+def _wide_tail_floor(valuer, X, veto, values, removed, y, prediction=None):
+    """``tail_floor`` for a regressor's wide cut, gross targets exempt (the strict veto
+    spares the tails but for gross targets)."""
     if veto == "agree" and _predicts_targets(valuer):
-        return tail_floor(values, removed, y)
+        prediction = valuer.predict(X) if prediction is None else prediction
+        return tail_floor(values, removed, y, exempt=gross_targets(prediction, y))
     return removed
 
 
@@ -255,13 +286,15 @@ def rows_past_cut(valuer, X, y, values, groups, removed, n_more, max_class_share
         The added rows, lowest value first (fewer than ``n_more`` where the
         guards keep them).
     """
-    spared = spared_rows(valuer, X, y, veto)
+    prediction = valuer.predict(X) if _predicts_targets(valuer) else None
+    spared = spared_rows(valuer, X, y, veto, prediction)
     allowed = np.ones(len(values), bool) if spared is None else ~spared
     candidates = np.where(allowed, values, np.inf)  # spared rows sort last and are cut off below
     count = min(len(values), int(removed.sum()) + int(n_more))
     wider = rows_to_remove(candidates, groups, count, max_class_share)
     wider = guard(values, (wider & allowed) | removed, groups, spared)
     # the cut's own rows count first against the floor: only the rest is trimmed
-    wider = _wide_tail_floor(valuer, veto, np.where(removed, -np.inf, values), wider, y)
+    wider = _wide_tail_floor(valuer, X, veto, np.where(removed, -np.inf, values), wider, y,
+                             prediction)
     added = np.flatnonzero(wider & ~removed)
     return added[np.argsort(values[added], kind="stable")]
