@@ -404,8 +404,7 @@ def run_task(task, seed, n_folds, variants):
                     noisy_kept=noisy[train][kept].mean(), seconds=seconds,
                     valuer_seconds=getattr(valuer, "fit_seconds_", 0.0),
                     inner_fits=getattr(model, "n_inner_fits_", 0),
-                    top_kept=top_share_kept(y_train[train], kept, wrong=noisy[train]
-                                            if task.noise == "gross" else None)
+                    top_kept=top_share_kept(y_train[train], kept, wrong=noisy[train])
                     if is_regression(task) else np.nan,
                 ))
     return rows
@@ -414,7 +413,8 @@ def run_task(task, seed, n_folds, variants):
 def top_share_kept(y, kept, top=0.05, wrong=None):
     """The share of the rows with the ``top`` highest targets of ``y`` that ``kept`` keeps.
 
-    ``wrong``: rows whose targets are errors (gross ones fill the top), left out of both.
+    ``wrong``: rows whose targets are errors (a swapped-in or gross target can fill the top),
+    left out of both: the share is that of the correct top targets.
     """
     y = np.asarray(y, dtype=np.float64)
     right = np.ones(len(y), bool) if wrong is None else ~np.asarray(wrong)
