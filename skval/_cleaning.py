@@ -204,9 +204,7 @@ class LossValCleaner(BaseEstimator):
         mean over its rows and than its share of the rows; for regression, its
         residual lies beyond 3 robust standard deviations while its target lies
         in the central 90 % (and not beyond its prediction on the prediction's
-        side of the median: a squared loss shrinks genuine extremes), or its
-        target is gross: beyond 12 robust standard deviations of the targets of
-        the rows the network predicts alike (a moved target, a wrong unit). Use it when
+        side of the median: a squared loss shrinks genuine extremes). Use it when
         nothing checks the cut. ``"agree"``: only the rows the network
         confidently agrees with are kept (classification: it predicts the given
         label above that label's mean probability and the evidence is not on the
@@ -215,7 +213,9 @@ class LossValCleaner(BaseEstimator):
         it (``CleanedEstimator``'s inner cross-validation), which the noise
         estimate caps for a regressor only (``cut``), and where each tail of a
         regressor's targets (beyond their 5th or 95th percentile) keeps at least
-        95 % of its rows; neither keeps a gross target. ``None``: no veto.
+        95 % of its rows, neither keeping a gross target (beyond 12 robust
+        standard deviations of the targets of the rows the network predicts
+        alike: a moved target, a wrong unit). ``None``: no veto.
         Whatever ``veto``, every class keeps at least half of its rows.
     random_state : int, RandomState instance or None, default=None
         Seeds the default valuer (a given ``estimator`` keeps its own).
