@@ -9,11 +9,13 @@ without being wrong. The guards take them back out of the cut, never add any:
   being rare; a cut that takes most of a class removes what the model knows of it.
 - **the tail floor** (regression, with the wide veto): each tail of the targets,
   the rows beyond their 5th or 95th percentile, keeps at least 95 % of its rows
-  (``tail_floor``; the strict veto removes none of them), gross targets aside
-  (``skval._veto.gross_targets``: neither counted nor kept). Extreme targets are the
+  (``tail_floor``; the strict veto removes none of them). Extreme targets are the
   regression's rare rows: genuine ones get low values for being hard to predict,
   and a model that loses them mispredicts every row like them (on a clean table of
   wages with a cluster of very high earners the wide cut held 5-11 % of the top 5 %).
+  A tail holding more gross targets (``skval._veto.gross_targets``) than the floor
+  lets go is errors, not extremes: they go, and the floor keeps the tail of the
+  other rows.
 - **the veto**, from the valuer's own network, in one of two widths (``veto``,
   ``skval._veto``): ``"doubt"`` (strict, for a cut nothing checks) removes a row
   only where the network doubts its label or target; ``"agree"`` (wide, for
