@@ -109,10 +109,10 @@ def gross_targets(prediction, y, z=GROSS_Z):
     targets of the rows predicted alike. The rows are cut into bins of the
     predictions (20, of at least 30 rows each; with fewer than 60 rows no row is
     gross); a row is gross when its target lies beyond ``z`` robust standard
-    deviations (1.4826 MAD) of its bin's targets from their median. Its sign and its row's own value do not enter, so the gross rows
-    are not a biased share of the errors. The guards of a checked cut (the wide
-    veto, the tail floor) do not keep them; the strict veto, for a cut nothing
-    checks, still does.
+    deviations (1.4826 MAD) of its bin's targets from their median. Its sign and
+    its row's own value do not enter, so the gross rows are not a biased share of
+    the errors. The guards of a checked cut (the wide veto, the tail floor) do not
+    keep them; the strict veto, for a cut nothing checks, still does.
 
     Parameters
     ----------
