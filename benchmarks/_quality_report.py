@@ -11,7 +11,9 @@ from benchmarks._peers import label
 from benchmarks._report import best_of, format_score, markdown_table, mean_by, present
 from benchmarks._tasks import CLF, CLF_NOISE_KINDS, CONFIRM_TASKS, DEV_TASKS, REG, TASKS
 from benchmarks._tasks import NOISE_KINDS as _BASE_KINDS
-NOISE_KINDS = _BASE_KINDS + CLF_NOISE_KINDS  # every kind a row of the results may have
+from benchmarks._tasks import REG_NOISE_KINDS
+# every kind a row of the results may have
+NOISE_KINDS = _BASE_KINDS + CLF_NOISE_KINDS + REG_NOISE_KINDS
 
 SKVAL = ("skval", "skval+val")
 MIN_ORACLE_GAIN = 0.005  # the share of the oracle's gain is shown only above this gain

@@ -35,6 +35,7 @@ from sklearn.preprocessing import OneHotEncoder, StandardScaler
 CLF, REG = "classification", "regression"
 NOISE_KINDS = ("label", "feature", "mixed")
 CLF_NOISE_KINDS = ("permute",)  # label noise that keeps every class's count
+REG_NOISE_KINDS = ("gross",)  # targets moved by 5-10 standard deviations
 QUICK_TASKS = ("breast_cancer", "diabetes", "make_classification")
 SPEED_N_FEATURES = 20
 

@@ -37,8 +37,8 @@ targets swapped with another row's on two skewed regression tables (ames, txhous
 quality benchmark's confirmation tables, so that a regression rule tuned on diabetes and
 friedman1 is confirmed on tables it was not chosen on). Two tasks (``*_gross``) get gross
 target errors instead: 10 % of the targets moved by 5-10 standard deviations, up or down
-(``gross_errors``). All cleaning
-happens inside ``fit``, on the training fold only.
+(``inject_noise``'s ``"gross"`` noise). All cleaning happens inside ``fit``, on the training
+fold only.
 
 The valuer is the same fit for every skval variant and both base models of a fold (same rows,
 same seed): it is fitted once per fold and reused (``MemoValuer``); its seconds are charged to
@@ -77,8 +77,7 @@ from benchmarks import _tables  # noqa: E402
 from benchmarks._tasks import table_preprocessor  # noqa: E402
 
 NOISE_RATE = 0.2
-# Gross target errors (``gross_errors``): this share of the rows, moved by 5-10 standard
-# deviations of the targets, up or down.
+# Gross target errors (``inject_noise``'s "gross"): this share of the rows.
 GROSS_RATE = 0.1
 # The real tables: rows drawn from each, and their label noise (the held-out rate).
 TABLE_ROWS, TABLE_NOISE_RATE = 3000, 0.1
@@ -124,7 +123,7 @@ class Task:
     #                    "table-reg" (a real table, regression)
     load: object       # seed -> (X, y)
     note: str
-    noise: str = "label"       # inject_noise's kind, or "gross" (``gross_errors``)
+    noise: str = "label"       # inject_noise's kind
     rate: float = NOISE_RATE
 
 
@@ -344,27 +343,11 @@ def task_data(task, seed):
     X, y = task.load(seed)
     if task.kind == "imbalanced":
         return X, y, y, np.zeros(len(y), bool)
-    if task.noise == "gross":
-        y_noisy, noisy = gross_errors(y, task.rate, seed)
-        return X, y_noisy, y, noisy
     kind = "regression" if is_regression(task) else "classification"
     # label noise only: X is left as it is (a real table's DataFrame too)
     _, y_noisy, noisy = inject_noise(np.zeros((len(y), 1)), y, kind=task.noise, rate=task.rate,
                                      task=kind, random_state=seed)
     return X, y_noisy, y, noisy
-
-
-def gross_errors(y, rate, seed):
-    """``y`` with ``rate`` of its rows moved by 5-10 standard deviations (sign at random),
-    and the mask of those rows: errors of the kind a wrong unit or a typo makes."""
-    rng = np.random.RandomState(seed)
-    y = np.asarray(y, dtype=np.float64)
-    noisy = np.zeros(len(y), bool)
-    noisy[rng.choice(len(y), int(round(rate * len(y))), replace=False)] = True
-    shift = rng.choice([-1.0, 1.0], noisy.sum()) * rng.uniform(5, 10, noisy.sum()) * y.std()
-    y_noisy = y.copy()
-    y_noisy[noisy] += shift
-    return y_noisy, noisy
 
 
 def folds(task, y, n_folds, seed):

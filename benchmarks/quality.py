@@ -29,8 +29,9 @@ Each set has heavy-tailed features, 7+ classes, a class near or under 5 %, categ
 columns and missing values, and regression targets with outliers.
 
 Noise: the training rows are corrupted with :func:`skval.evaluation.inject_noise` (label,
-feature or mixed noise, and for classification ``permute``: the labels of 20 % of the rows
-permuted among themselves, which keeps every class's count; at rate 0.2 by default:
+feature or mixed noise; for classification ``permute``: the labels of 20 % of the rows
+permuted among themselves, which keeps every class's count; for regression ``gross``: 20 %
+of the targets moved by 5-10 standard deviations, up or down; at rate 0.2 by default:
 ``--rates``); the validation rows, which
 ``skval+val``, ``knn_shapley`` and ``lava`` use as their reference, get the same kind of
 noise at ``--val-noise`` (default 0.2, drawn with another seed): a user's reference is
@@ -131,6 +132,7 @@ from benchmarks._tasks import (
     CLF_NOISE_KINDS,
     NOISE_KINDS,
     QUICK_TASKS,
+    REG_NOISE_KINDS,
     SETS,
     TASKS,
     Problem,
@@ -150,6 +152,7 @@ VAL_NOISE_SEED = 1000  # the reference's noise is drawn with seed + this
 QUICK_EPOCHS = 10
 IMBALANCED = 0.1  # minority harm: where the smallest class is at most this share of the rows
 IMBALANCE_RATIO = 0.5  # ... and at most this fraction of a balanced class's share (1 / K)
+ALL_NOISES = NOISE_KINDS + CLF_NOISE_KINDS + REG_NOISE_KINDS + ("none",)  # --noises' choices
 FIELDS = ["task", "kind", "noise", "rate", "val_noise", "seed", "method", "n_train", "n_noisy",
           "f1", "auroc", "seconds", "score", "hgb_base", "linear_base", "hgb_gain",
           "linear_gain", "hgb_oracle_gain", "linear_oracle_gain", "minority_harm",
@@ -279,7 +282,7 @@ def instances(task, config, data):
     imbalanced classification tasks (smallest class at most 10 % of the rows and at most
     half of a balanced class's share)."""
     rates = config.rates or RATES
-    kinds = NOISE_KINDS + (CLF_NOISE_KINDS if task.kind == CLF else ())
+    kinds = NOISE_KINDS + (CLF_NOISE_KINDS if task.kind == CLF else REG_NOISE_KINDS)
     chosen = config.noises
     kinds = [k for k in kinds if chosen is None or k in chosen]
     pairs = [(noise, rate) for noise in kinds for rate in rates]
@@ -379,7 +382,7 @@ def parse_args(argv):
                         help=f"comma list of noise rates (default {','.join(map(str, RATES))})")
     parser.add_argument("--noises", default=None,
                         help=f"comma list of noise kinds to run, of "
-                             f"{', '.join(NOISE_KINDS + CLF_NOISE_KINDS + ('none',))} "
+                             f"{', '.join(ALL_NOISES)} "
                              "(default all; none: the clean runs for the minority harm)")
     parser.add_argument("--val-noise", type=float, default=VAL_NOISE,
                         help=f"noise rate of the reference (validation) rows, same kind as the "
@@ -399,8 +402,7 @@ def parse_args(argv):
     args.seeds = range(args.seeds if args.seeds is not None else (1 if args.quick else 3))
     args.rates = (tuple(float(r) for r in args.rates.split(",")) if args.rates
                   else (0.2,) if args.quick else None)
-    args.noises = _choose(args.noises, NOISE_KINDS + CLF_NOISE_KINDS + ("none",),
-                          "noises") if args.noises else None
+    args.noises = _choose(args.noises, ALL_NOISES, "noises") if args.noises else None
     args.sizes = SplitSizes().with_n_train(args.n_train) if args.n_train else SplitSizes()
     args.max_epochs = QUICK_EPOCHS if args.quick else None
     if args.name is None:

@@ -11,7 +11,9 @@ from sklearn.utils import check_random_state
 
 __all__ = ["inject_noise"]
 
-_KINDS = ("label", "feature", "mixed", "permute")
+_KINDS = ("label", "feature", "mixed", "permute", "gross")
+# Gross target errors move a target by this many standard deviations of the targets.
+GROSS_SHIFT = (5.0, 10.0)
 _TASKS = ("classification", "regression")
 
 
@@ -24,11 +26,13 @@ def inject_noise(X, y, *, kind="label", rate=0.2, task="classification", random_
         Features (left untouched by label noise).
     y : array-like of shape (n_samples,)
         Targets.
-    kind : {"label", "feature", "mixed", "permute"}, default="label"
+    kind : {"label", "feature", "mixed", "permute", "gross"}, default="label"
         Which noise to inject (see :mod:`skval.evaluation`). ``"permute"``:
         the targets of ``round(n * rate)`` random rows are permuted among
         themselves, which keeps every class's count; only the rows whose target
-        changed are marked noisy.
+        changed are marked noisy. ``"gross"`` (regression only): each target of
+        ``round(n * rate)`` rows moved by 5 to 10 standard deviations of the
+        targets, up or down at random (a wrong unit or a typo).
     rate : float in [0, 1], default=0.2
         Fraction of rows to corrupt; ``round(n * rate)`` rows are corrupted.
     task : {"classification", "regression"}, default="classification"
@@ -41,7 +45,7 @@ def inject_noise(X, y, *, kind="label", rate=0.2, task="classification", random_
     X_noisy : ndarray of shape (n_samples, n_features)
         A float copy of ``X``, with feature noise where asked.
     y_noisy : ndarray of shape (n_samples,)
-        A copy of ``y``, with label noise where asked.
+        A copy of ``y``, with label noise where asked (float64 for ``"gross"``).
     noisy : ndarray of bool, shape (n_samples,)
         True for the corrupted rows.
 
@@ -59,6 +63,8 @@ def inject_noise(X, y, *, kind="label", rate=0.2, task="classification", random_
     rows = rng.permutation(len(y_noisy))[:int(round(len(y_noisy) * rate))]
     if kind == "permute":
         return _permute_targets(X_noisy, y_noisy, rows, rng)
+    if kind == "gross":
+        return X_noisy, _move_targets(y_noisy, rows, rng), np.isin(np.arange(len(y_noisy)), rows)
     split = {"label": len(rows), "feature": 0}.get(kind, len(rows) // 2)  # mixed: half each
     if split:
         _corrupt_labels(y_noisy, rows[:split], task, rng)
@@ -73,6 +79,9 @@ def _checked_copies(X, y, kind, task, rate):
         raise ValueError(f"kind must be one of {_KINDS}, got {kind!r}.")
     if task not in _TASKS:
         raise ValueError(f"task must be one of {_TASKS}, got {task!r}.")
+    if kind == "gross" and task != "regression":
+        raise ValueError(f"kind='gross' moves numeric targets: it needs task='regression', "
+                         f"got task={task!r}.")
     if not 0 <= rate <= 1:
         raise ValueError(f"rate must be in [0, 1], got {rate!r}.")
     X_noisy = np.array(X, dtype=np.float64)  # always a copy
@@ -111,3 +120,12 @@ def _permute_targets(X_noisy, y_noisy, rows, rng):
     original = y_noisy.copy()
     y_noisy[rows] = original[rng.permutation(rows)]
     return X_noisy, y_noisy, original != y_noisy
+
+
+def _move_targets(y_noisy, rows, rng):
+    """A float copy of ``y_noisy``, the targets of ``rows`` moved by 5-10 standard deviations."""
+    moved = y_noisy.astype(np.float64)
+    rows = np.sort(rows)  # the rows in order: the draws below pair with them as a mask would
+    signs = rng.choice([-1.0, 1.0], len(rows))
+    moved[rows] += signs * rng.uniform(*GROSS_SHIFT, len(rows)) * moved.std()
+    return moved

@@ -11,7 +11,10 @@ used, so figures are comparable:
   on disjoint rows;
 - permute: the targets of ``round(n * rate)`` random rows are permuted among
   themselves (label noise that keeps every class's count, so a rare class is not
-  swamped); the rows whose target changed are the noisy ones.
+  swamped); the rows whose target changed are the noisy ones;
+- gross (regression): the targets of ``round(n * rate)`` rows are moved by 5 to 10
+  standard deviations of the targets, up or down at random (errors of the kind a
+  wrong unit or a typo makes).
 
 Every metric takes the values and the boolean mask of noisy rows; low values are
 expected to mark noisy rows.

@@ -79,6 +79,21 @@ def test_permute_noise_regression_keeps_the_targets():
     assert noisy.sum() == (yn != y).sum() and 0 < noisy.sum() <= 10
 
 
+def test_gross_noise_moves_targets_by_five_to_ten_standard_deviations():
+    y = np.random.RandomState(0).normal(10.0, 3.0, size=400).astype(np.float32)
+    X = np.ones((400, 2))
+    Xn, yn, noisy = inject_noise(X, y, kind="gross", rate=0.1, task="regression",
+                                 random_state=2)
+    assert noisy.sum() == 40 and yn.dtype == np.float64
+    np.testing.assert_array_equal(yn[~noisy], y[~noisy])
+    shift = np.abs(yn - y)[noisy] / y.astype(np.float64).std()
+    assert shift.min() >= 5.0 and shift.max() <= 10.0
+    moved_up = (yn > y)[noisy].mean()
+    assert 0.3 < moved_up < 0.7  # up or down at random
+    np.testing.assert_array_equal(Xn, X)
+    assert y.dtype == np.float32  # the input is not modified
+
+
 def test_inject_noise_errors():
     with pytest.raises(ValueError, match="kind must be one of"):
         inject_noise(np.zeros((4, 1)), np.zeros(4), kind="both")
@@ -86,6 +101,8 @@ def test_inject_noise_errors():
         inject_noise(np.zeros((4, 1)), np.zeros(4), rate=1.5)
     with pytest.raises(ValueError, match="at least 2 classes"):
         inject_noise(np.zeros((4, 1)), np.zeros(4))
+    with pytest.raises(ValueError, match="kind='gross' .* needs task='regression'"):
+        inject_noise(np.zeros((4, 1)), np.arange(4) % 2, kind="gross")
 
 
 def test_kmeans_f1_known_answers():

@@ -254,7 +254,7 @@ def test_gain_table_gives_the_share_of_the_oracle_gain():
     assert gain_table(REPORT_ROWS, "linear", ["skval"]).splitlines()[2] == "| skval | **-0.0400** |"
 
 
-def test_quality_runs_count_preserving_label_noise_on_classification_only():
+def test_quality_runs_each_task_kinds_own_noises():
     from types import SimpleNamespace
 
     from benchmarks.quality import instances
@@ -265,7 +265,7 @@ def test_quality_runs_count_preserving_label_noise_on_classification_only():
     clf = [n for n, _ in instances(TASKS["breast_cancer"], config, balanced)]
     reg = [n for n, _ in instances(TASKS["diabetes"], config, SimpleNamespace(y=np.zeros(9)))]
     assert clf == ["label", "feature", "mixed", "permute"]
-    assert reg == ["label", "feature", "mixed"]
+    assert reg == ["label", "feature", "mixed", "gross"]  # gross target errors: regression only
     rare = SimpleNamespace(y=np.array([0] * 95 + [1] * 5))
     assert [n for n, _ in instances(TASKS["breast_cancer"], config, rare)][-1] == "none"
 
