@@ -9,8 +9,8 @@ without being wrong. The guards take them back out of the cut, never add any:
   being rare; a cut that takes most of a class removes what the model knows of it.
 - **the tail floor** (regression, with the wide veto): each tail of the targets,
   the rows beyond their 5th or 95th percentile, keeps at least 95 % of its rows
-  (``tail_floor``; the strict veto removes none of them). Extreme targets are the
-  regression's rare rows: genuine ones get low values for being hard to predict,
+  (``tail_floor``; the strict veto removes none of them but gross pairs). Extreme
+  targets are the regression's rare rows: genuine ones get low values for being hard to predict,
   and a model that loses them mispredicts every row like them (on a clean table of
   wages with a cluster of very high earners the wide cut held 5-11 % of the top 5 %).
   A tail holding more gross targets (``skval._veto.gross_targets``) than the floor
@@ -18,7 +18,8 @@ without being wrong. The guards take them back out of the cut, never add any:
   other rows.
 - **the veto**, from the valuer's own network, in one of two widths (``veto``,
   ``skval._veto``): ``"doubt"`` (strict, for a cut nothing checks) removes a row
-  only where the network doubts its label or target; ``"agree"`` (wide, for
+  only where the network doubts its label or target, or its target is gross, as
+  many above their predictions as below (``paired_gross``); ``"agree"`` (wide, for
   candidates a cross-validation checks) keeps only the rows the network
   confidently agrees with.
 - **the noise estimate** (not with a classifier's wide veto, whose candidates a
@@ -48,7 +49,7 @@ from sklearn.base import is_classifier
 
 from ._canary import swapped_target_share
 from ._selection import rows_to_remove
-from ._veto import gross_targets, spared_rows
+from ._veto import gross_targets, paired_gross, spared_rows
 
 
 def class_floor(values, removed, groups):
@@ -202,15 +203,21 @@ def guarded_cut(valuer, X, y, values, groups, cut="kmeans", max_class_share=0.5,
     removed : ndarray of bool, shape (n_samples,)
         The rows to remove.
     """
-    removed = rows_to_remove(values, groups, cut, max_class_share)
+    cut_rows = rows_to_remove(values, groups, cut, max_class_share)
     if prediction is None and _predicts_targets(valuer):  # one pass for the cap and the veto
         prediction = valuer.predict(X)
+    removed = cut_rows
     if isinstance(cut, str) and cut == "kmeans" and (veto != "agree"
                                                       or _predicts_targets(valuer)):
         # a classifier's wide cut is for candidates a cross-validation checks, a share or
         # a count is the user's: neither is capped
         removed = within_noise_estimate(values, removed, noise_estimate(valuer, y, prediction))
-    removed = guard(values, removed, groups, spared_rows(valuer, X, y, veto, prediction))
+    spared = spared_rows(valuer, X, y, veto, prediction)
+    if veto == "doubt" and spared is not None and _predicts_targets(valuer):
+        # gross targets go in pairs, judged against the rows outside the (uncapped) cut
+        spared = spared & ~paired_gross(values, removed & spared, prediction, y,
+                                        trusted=~cut_rows)
+    removed = guard(values, removed, groups, spared)
     return _wide_tail_floor(valuer, X, veto, values, removed, y, prediction)
 
 

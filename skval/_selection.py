@@ -329,12 +329,16 @@ def rows_to_remove(values, groups, cut="kmeans", max_class_share=0.5):
 SOURCES = ("label", "feature", "none")
 
 
-def robust_z(column):
-    """``(x - median) / (1.4826 * MAD)`` (the standard deviation when the MAD is 0, else 1)."""
-    center = np.median(column)
-    scale = 1.4826 * np.median(np.abs(column - center))
+def robust_z(column, reference=None):
+    """``(x - median) / (1.4826 * MAD)`` (the standard deviation when the MAD is 0, else 1).
+
+    The median and the MAD are those of ``reference`` (default: ``column`` itself).
+    """
+    reference = column if reference is None else reference
+    center = np.median(reference)
+    scale = 1.4826 * np.median(np.abs(reference - center))
     if not scale > 0:
-        scale = column.std() if column.std() > 0 else 1.0
+        scale = reference.std() if reference.std() > 0 else 1.0
     return (column - center) / scale
 
 
