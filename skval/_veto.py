@@ -26,13 +26,14 @@ target lies further out: a squared loss shrinks predictions toward the mean,
 so a genuine extreme keeps a large residual that is shrinkage, not a wrong
 target.
 
-The wide veto does not keep a **gross** target (``gross_targets``): beyond 12
+The wide veto does not keep a **gross** target (``checked_gross``): beyond 12
 robust standard deviations of the targets of the rows the network predicts alike
-(a target moved by many standard deviations, a wrong unit). Without this,
-gross errors, which fill the tails, were kept as genuine extremes: with 10 % of
-the targets moved by 5-10 standard deviations, ``CleanedEstimator`` removed 0.6-1.0 %
-of the rows (BENCHMARKS section 2). The strict veto, for a cut nothing checks, lets
-gross targets go **in pairs** (``paired_gross``): as many above their predictions as
+(a target moved by many standard deviations, a wrong unit), or one of the gross
+pairs below. Without this, gross errors, which fill the tails, were kept as genuine
+extremes: with 10 % of the targets moved by 5-10 standard deviations,
+``CleanedEstimator`` removed 0.6-1.0 % of the rows (BENCHMARKS section 2). The strict
+veto, for a cut nothing checks, lets gross targets go **in pairs** (``paired_gross``:
+judged against the rows outside the 2-means cut): as many above their predictions as
 below. Removing errors of one sign shifts the errors that stay: a linear model's
 intercept and slope follow them. On a heavy-tailed table the gross targets are
 one-sided (a few genuine companies' market values far above those predicted alike;
@@ -47,7 +48,7 @@ from __future__ import annotations
 import numpy as np
 from sklearn.base import is_classifier
 
-from ._selection import evidence_source, robust_z
+from ._selection import evidence_source, robust_z, two_means_split
 
 VETOES = ("doubt", "agree")
 # A gross target (``gross_targets``): beyond this many robust standard deviations of the
@@ -59,7 +60,6 @@ VETOES = ("doubt", "agree")
 GROSS_Z = 12.0
 _GROSS_BINS = 20
 _GROSS_BIN_ROWS = 30
-_GROSS_TRUSTED_ROWS = 10
 
 
 def agrees_with_label(proba, labels):
@@ -130,11 +130,11 @@ def gross_targets(prediction, y, z=GROSS_Z, trusted=None):
     z : float, default=12.0
         Robust standard deviations of the bin's targets.
     trusted : ndarray of bool, shape (n_samples,) or None, default=None
-        Rows whose targets set each bin's median and spread (where a bin holds at
-        least ``_GROSS_TRUSTED_ROWS`` of them); ``None``: every row. Gross errors the
-        network has partly followed crowd the outer bins of the predictions and
-        widen their spread, so that they hide one another; the rows outside the cut
-        do not (see ``paired_gross``).
+        The rows the bins are made of, whose targets set each bin's median and
+        spread; every row is judged against the bin its prediction falls in.
+        ``None``: every row. Gross errors the network has partly followed crowd the
+        outer bins of its predictions and widen their spread, so that they hide one
+        another; the rows outside the cut do not (see ``paired_gross``).
 
     Returns
     -------
@@ -142,43 +142,52 @@ def gross_targets(prediction, y, z=GROSS_Z, trusted=None):
         For some target of the row.
     """
     y, prediction = _as_columns(y, prediction)
-    n_bins = min(_GROSS_BINS, len(y) // _GROSS_BIN_ROWS)
+    reference = np.arange(len(y)) if trusted is None else np.flatnonzero(trusted)
+    n_bins = min(_GROSS_BINS, len(reference) // _GROSS_BIN_ROWS)
     gross = np.zeros(len(y), bool)
     if n_bins < 2:  # too few rows to tell the rows predicted alike from the rest
         return gross
     for target, predicted in zip(y.T, prediction.T):
-        for rows in np.array_split(np.argsort(predicted, kind="stable"), n_bins):
-            reference = rows if trusted is None else rows[trusted[rows]]
-            if len(reference) < _GROSS_TRUSTED_ROWS:
-                reference = rows
-            gross[rows] |= np.abs(robust_z(target[rows], target[reference])) > z
+        for rows, bin_reference in _prediction_bins(predicted, reference, n_bins, trusted):
+            gross[rows] |= np.abs(robust_z(target[rows], target[bin_reference])) > z
     return gross
 
 
-def paired_gross(values, candidates, prediction, y, trusted=None):
+def _prediction_bins(predicted, reference, n_bins, trusted):
+    """``(rows, reference rows)`` of each bin: the reference rows cut into ``n_bins`` of
+    as many rows by their predictions; without ``trusted`` they are every row, each bin
+    judges its own rows, else every row is judged in the bin its prediction falls in."""
+    groups = np.array_split(reference[np.argsort(predicted[reference], kind="stable")], n_bins)
+    if trusted is None:
+        return [(group, group) for group in groups]
+    upper = np.array([predicted[group[-1]] for group in groups[:-1]])
+    bin_of = np.searchsorted(upper, predicted, side="left")
+    return [(np.flatnonzero(bin_of == i), group) for i, group in enumerate(groups)]
+
+
+def paired_gross(values, candidates, prediction, y):
     """Of the gross ``candidates``, as many with targets above their predictions as below.
 
     The lowest-valued of each sign first: ``k`` rows of each, ``k`` the smaller count.
     A row's sign is that of its residual on the target where it lies furthest out
     (in robust standard deviations of that target's residuals). Gross is judged
-    against the ``trusted`` rows predicted alike (``gross_targets``): with the rows
-    outside the 2-means cut as the reference, the default cut under 20 % of gross
-    errors gained HistGradientBoosting R^2 +0.87 / +0.85 (dev / confirm) against
-    +0.51 / +0.79 with every row as the reference, and a linear model -0.029 /
-    +0.046 against -0.069 / +0.020 (BENCHMARKS section 2).
+    against the rows predicted alike that lie outside the 2-means cut of ``values``
+    (``gross_targets``' ``trusted``): errors the network partly followed crowd the
+    outer bins of its predictions and hide one another there. Under 20 % of gross
+    errors the default cut's pairs judged against every row gained
+    HistGradientBoosting R^2 +0.51 / +0.79 (dev / confirm), against these rows +0.87
+    / +0.85 (BENCHMARKS section 2).
 
     Parameters
     ----------
     values : ndarray of shape (n_samples,)
         The rows' values.
     candidates : ndarray of bool, shape (n_samples,)
-        Rows that may go (the cut's rows the strict veto would keep).
+        Rows that may go.
     prediction : ndarray of shape (n_samples,) or (n_samples, n_targets)
         The network's predictions for the training rows.
     y : ndarray of shape (n_samples,) or (n_samples, n_targets)
         The given targets.
-    trusted : ndarray of bool, shape (n_samples,) or None, default=None
-        The reference rows of ``gross_targets``.
 
     Returns
     -------
@@ -186,6 +195,7 @@ def paired_gross(values, candidates, prediction, y, trusted=None):
         Gross rows of ``candidates``, as many of each sign.
     """
     y, prediction = _as_columns(y, prediction)
+    trusted = values > two_means_split(values)
     rows = candidates & gross_targets(prediction, y, trusted=trusted)
     scaled = np.column_stack([robust_z(column) for column in (y - prediction).T])
     sign = scaled[np.arange(len(y)), np.abs(scaled).argmax(axis=1)] > 0
@@ -195,6 +205,30 @@ def paired_gross(values, candidates, prediction, y, trusted=None):
     for side in (above, below):
         paired[side[np.argsort(values[side], kind="stable")[:k]]] = True
     return paired
+
+
+def checked_gross(prediction, y, values=None):
+    """The gross targets a checked cut does not keep (the wide veto, the tail floor).
+
+    ``gross_targets`` against every row predicted alike and, given ``values``, the
+    pairs (``paired_gross``) of those judged against the rows outside the 2-means
+    cut of ``values``: errors the network followed hide one another from the first.
+
+    Parameters
+    ----------
+    prediction, y
+        As in ``gross_targets``.
+    values : ndarray of shape (n_samples,) or None, default=None
+        The rows' values; ``None``: ``gross_targets`` alone.
+
+    Returns
+    -------
+    gross : ndarray of bool, shape (n_samples,)
+    """
+    gross = gross_targets(prediction, y)
+    if values is None:
+        return gross
+    return gross | paired_gross(values, np.ones(len(values), bool), prediction, y)
 
 
 def doubts_label(proba, labels):
@@ -263,7 +297,7 @@ def _as_columns(y, prediction):
     return y, np.asarray(prediction, dtype=np.float64).reshape(y.shape)
 
 
-def spared_rows(valuer, X, y, veto, prediction=None):
+def spared_rows(valuer, X, y, veto, prediction=None, values=None):
     """The rows the veto keeps whatever their values (see the module), or None.
 
     Parameters
@@ -281,6 +315,8 @@ def spared_rows(valuer, X, y, veto, prediction=None):
     prediction : ndarray or None, default=None
         The valuer's ``predict_proba(X)`` (classifier) or ``predict(X)``
         (regressor) when the caller already has it; ``None``: computed here.
+    values : ndarray of shape (n_samples,) or None, default=None
+        The rows' values, for a regressor's wide veto (``checked_gross``).
 
     Returns
     -------
@@ -306,7 +342,7 @@ def spared_rows(valuer, X, y, veto, prediction=None):
     agree = agrees_with_target(prediction, y)
     if veto == "doubt":
         return agree | ~doubts_target(prediction, y)
-    return agree & ~gross_targets(prediction, y)  # a checked cut: gross errors are candidates
+    return agree & ~checked_gross(prediction, y, values)  # a checked cut: gross errors go
 
 
 def doubts_a_label(valuer, X, y, rows):

@@ -13,8 +13,8 @@ from skval import CleanedEstimator, LossValClassifier, LossValCleaner, LossValRe
 from skval import _removal
 from skval._guard import class_floor, rows_past_cut, tail_floor
 from skval._removal import candidate_counts, choose_count, gain_t_statistic, score_counts
-from skval._veto import (agrees_with_label, agrees_with_target, doubts_label, doubts_target,
-                         gross_targets, paired_gross)
+from skval._veto import (agrees_with_label, agrees_with_target, checked_gross, doubts_label,
+                         doubts_target, gross_targets, paired_gross, spared_rows)
 
 
 class FirstFeatureValuer(RegressorMixin, BaseEstimator):
@@ -406,7 +406,6 @@ def test_gross_targets_lie_far_outside_the_targets_of_rows_predicted_alike():
     assert y[top].max() > 15 * np.median(y) and not gross[top].any()
     # the wide veto keeps no gross target; the strict one spares them (its cut lets them
     # go in pairs: ``paired_gross``)
-    from skval._veto import spared_rows
     X = np.column_stack([np.zeros(600), prediction])
     wide = spared_rows(FixedPredictionValuer(), X, y, "agree", prediction)
     np.testing.assert_array_equal(wide, agrees_with_target(prediction, y) & ~gross)
@@ -430,6 +429,23 @@ def test_gross_targets_judged_against_trusted_rows_see_errors_that_crowd_a_bin()
     trusted = np.arange(600) >= 20
     assert gross_targets(prediction, y, trusted=trusted)[:20].all()
     assert not gross_targets(prediction, y, trusted=trusted)[20:].any()
+
+
+def test_the_wide_veto_keeps_no_gross_pair_the_network_followed():
+    rng = np.random.RandomState(2)
+    y = rng.normal(size=600)
+    prediction = y + rng.normal(scale=0.1, size=600)
+    # 30 errors up and down, which the network followed into its outermost predictions:
+    # half of each outer bin's 30 rows, their spread hides them there
+    y[:15], prediction[:15] = rng.uniform(10, 40, 15), 2.6 + 0.05 * rng.normal(size=15)
+    y[15:30], prediction[15:30] = -rng.uniform(10, 40, 15), -2.6 + 0.05 * rng.normal(size=15)
+    values = np.r_[np.full(30, -5.0), rng.uniform(0.0, 1.0, 570)]  # the run found them
+    assert not checked_gross(prediction, y).any()
+    gross = checked_gross(prediction, y, values)  # against the rows outside the 2-means cut
+    assert gross[:30].all() and not gross[30:].any()
+    X = np.column_stack([values, prediction])
+    wide = spared_rows(FixedPredictionValuer(), X, y, "agree", prediction, values)
+    assert agrees_with_target(prediction, y)[:30].all() and not wide[:30].any()
 
 
 def test_paired_gross_lets_gross_targets_go_as_many_above_as_below():
@@ -538,6 +554,7 @@ def test_the_swapped_target_share_follows_the_swapped_rows():
 
 def test_a_regressor_cut_keeps_at_most_the_swapped_share():
     from skval._canary import swapped_target_share
+    from skval._guard import noise_estimate
 
     rng = np.random.RandomState(0)
     y = rng.normal(size=400)
@@ -547,9 +564,15 @@ def test_a_regressor_cut_keeps_at_most_the_swapped_share():
     X = np.column_stack([values, prediction])
     share = swapped_target_share(prediction, y)
     assert 0.03 < share < 0.08
+    valuer = FixedPredictionValuer().fit(X, y)
+    # the estimate also counts gross targets in pairs: a prediction that fits every other
+    # row exactly makes 2 of the 20 gross, one above and one below
+    estimate = noise_estimate(valuer, y, prediction, values)
+    assert estimate == pytest.approx(share + 2 / 400)
+    assert noise_estimate(valuer, y, prediction) == share
     removed = np.setdiff1d(np.arange(400), LossValCleaner(
         FixedPredictionValuer(), veto=None).fit(X, y).sample_indices_)
-    np.testing.assert_array_equal(removed, np.arange(round(400 * share)))  # the lowest values
+    np.testing.assert_array_equal(removed, np.arange(round(400 * estimate)))  # the lowest values
     by_count = np.setdiff1d(np.arange(400), LossValCleaner(
         FixedPredictionValuer(), veto=None, cut=60).fit(X, y).sample_indices_)
     assert len(by_count) == 60  # the user's own count: not capped
