@@ -184,10 +184,8 @@ def paired_gross(values, candidates, prediction, y):
         The rows' values.
     candidates : ndarray of bool, shape (n_samples,)
         Rows that may go.
-    prediction : ndarray of shape (n_samples,) or (n_samples, n_targets)
-        The network's predictions for the training rows.
-    y : ndarray of shape (n_samples,) or (n_samples, n_targets)
-        The given targets.
+    prediction, y
+        As in ``gross_targets``.
 
     Returns
     -------
