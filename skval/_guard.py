@@ -213,22 +213,29 @@ def guarded_cut(valuer, X, y, values, groups, cut="kmeans", max_class_share=0.5,
         # a count is the user's: neither is capped
         share = noise_estimate(valuer, y, prediction, values)
         removed = within_noise_estimate(values, removed, share)
-    spared = spared_rows(valuer, X, y, veto, prediction, values)
+    gross = _wide_gross(valuer, veto, prediction, y, values)
+    spared = spared_rows(valuer, X, y, veto, prediction, gross)
     if veto == "doubt" and spared is not None and _predicts_targets(valuer):
         spared = spared & ~paired_gross(values, removed & spared, prediction, y)  # in pairs
     removed = guard(values, removed, groups, spared)
-    return _wide_tail_floor(valuer, X, veto, values, removed, y, prediction)
+    return _wide_tail_floor(values, removed, y, gross)
 
 
-def _wide_tail_floor(valuer, X, veto, values, removed, y, prediction=None, order=None):
-    """``tail_floor`` for a regressor's wide cut, gross targets exempt (the strict veto
-    spares the tails but for gross targets); ``order``: the values the floor keeps by,
-    if not ``values``."""
+def _wide_gross(valuer, veto, prediction, y, values):
+    """The gross rows a regressor's wide veto and its tail floor let go (``checked_gross``),
+    computed once for both; None for any other cut."""
     if veto == "agree" and _predicts_targets(valuer):
-        prediction = valuer.predict(X) if prediction is None else prediction
-        exempt = checked_gross(prediction, y, values)
-        return tail_floor(values if order is None else order, removed, y, exempt=exempt)
-    return removed
+        return checked_gross(prediction, y, values)
+    return None
+
+
+def _wide_tail_floor(values, removed, y, gross, order=None):
+    """``tail_floor`` for a regressor's wide cut (``gross`` not None), gross targets exempt
+    (the strict veto spares the tails but for gross pairs); ``order``: the values the floor
+    keeps by, if not ``values``."""
+    if gross is None:
+        return removed
+    return tail_floor(values if order is None else order, removed, y, exempt=gross)
 
 
 def _predicts_targets(valuer):
@@ -310,14 +317,14 @@ def rows_past_cut(valuer, X, y, values, groups, removed, n_more, max_class_share
         guards keep them).
     """
     prediction = valuer.predict(X) if _predicts_targets(valuer) else None
-    spared = spared_rows(valuer, X, y, veto, prediction, values)
+    gross = _wide_gross(valuer, veto, prediction, y, values)
+    spared = spared_rows(valuer, X, y, veto, prediction, gross)
     allowed = np.ones(len(values), bool) if spared is None else ~spared
     candidates = np.where(allowed, values, np.inf)  # spared rows sort last and are cut off below
     count = min(len(values), int(removed.sum()) + int(n_more))
     wider = rows_to_remove(candidates, groups, count, max_class_share)
     wider = guard(values, (wider & allowed) | removed, groups, spared)
     # the cut's own rows count first against the floor: only the rest is trimmed
-    wider = _wide_tail_floor(valuer, X, veto, values, wider, y, prediction,
-                             order=np.where(removed, -np.inf, values))
+    wider = _wide_tail_floor(values, wider, y, gross, order=np.where(removed, -np.inf, values))
     added = np.flatnonzero(wider & ~removed)
     return added[np.argsort(values[added], kind="stable")]

@@ -123,10 +123,8 @@ def gross_targets(prediction, y, z=GROSS_Z, trusted=None):
 
     Parameters
     ----------
-    prediction : ndarray of shape (n_samples,) or (n_samples, n_targets)
-        The network's predictions for the training rows.
-    y : ndarray of shape (n_samples,) or (n_samples, n_targets)
-        The given targets.
+    prediction, y
+        As in ``agrees_with_target``.
     z : float, default=12.0
         Robust standard deviations of the bin's targets.
     trusted : ndarray of bool, shape (n_samples,) or None, default=None
@@ -234,10 +232,8 @@ def doubts_label(proba, labels):
 
     Parameters
     ----------
-    proba : ndarray of shape (n_samples, n_classes)
-        The network's class probabilities for the training rows.
-    labels : ndarray of int, shape (n_samples,)
-        Each row's given label, as a column of ``proba``.
+    proba, labels
+        As in ``agrees_with_label``.
 
     Returns
     -------
@@ -266,10 +262,8 @@ def doubts_target(prediction, y, z=3.0, central=0.9):
 
     Parameters
     ----------
-    prediction : ndarray of shape (n_samples,) or (n_samples, n_targets)
-        The network's predictions for the training rows.
-    y : ndarray of shape (n_samples,) or (n_samples, n_targets)
-        The given targets.
+    prediction, y
+        As in ``agrees_with_target``.
     z : float, default=3.0
         How many robust standard deviations (1.4826 MAD) from the median residual
         make an outlier.
@@ -295,7 +289,7 @@ def _as_columns(y, prediction):
     return y, np.asarray(prediction, dtype=np.float64).reshape(y.shape)
 
 
-def spared_rows(valuer, X, y, veto, prediction=None, values=None):
+def spared_rows(valuer, X, y, veto, prediction=None, gross=None):
     """The rows the veto keeps whatever their values (see the module), or None.
 
     Parameters
@@ -313,8 +307,10 @@ def spared_rows(valuer, X, y, veto, prediction=None, values=None):
     prediction : ndarray or None, default=None
         The valuer's ``predict_proba(X)`` (classifier) or ``predict(X)``
         (regressor) when the caller already has it; ``None``: computed here.
-    values : ndarray of shape (n_samples,) or None, default=None
-        The rows' values, for a regressor's wide veto (``checked_gross``).
+    gross : ndarray of bool, shape (n_samples,) or None, default=None
+        The rows a regressor's wide veto does not keep as gross, when the caller
+        already has them (``checked_gross`` with the rows' values); ``None``:
+        ``gross_targets``.
 
     Returns
     -------
@@ -340,7 +336,8 @@ def spared_rows(valuer, X, y, veto, prediction=None, values=None):
     agree = agrees_with_target(prediction, y)
     if veto == "doubt":
         return agree | ~doubts_target(prediction, y)
-    return agree & ~checked_gross(prediction, y, values)  # a checked cut: gross errors go
+    gross = gross_targets(prediction, y) if gross is None else gross
+    return agree & ~gross  # a checked cut: gross errors go
 
 
 def doubts_a_label(valuer, X, y, rows):

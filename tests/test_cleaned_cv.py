@@ -444,7 +444,7 @@ def test_the_wide_veto_keeps_no_gross_pair_the_network_followed():
     gross = checked_gross(prediction, y, values)  # against the rows outside the 2-means cut
     assert gross[:30].all() and not gross[30:].any()
     X = np.column_stack([values, prediction])
-    wide = spared_rows(FixedPredictionValuer(), X, y, "agree", prediction, values)
+    wide = spared_rows(FixedPredictionValuer(), X, y, "agree", prediction, gross)
     assert agrees_with_target(prediction, y)[:30].all() and not wide[:30].any()
 
 

