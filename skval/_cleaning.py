@@ -308,7 +308,9 @@ class LossValCleaner(BaseEstimator):
         past_cut : int, default=0
             Also up to this many more rows after the cut's: the lowest-valued rows
             past the cut that the same guards allow (fewer where the class floor
-            or the cap keeps them; vetoed rows are never taken).
+            or the cap keeps them; vetoed rows are never taken, but for a
+            regressor's gross targets, which the strict veto lets go in pairs among
+            the rows so many more reach, as in the cut).
 
         Returns
         -------

@@ -214,11 +214,19 @@ def guarded_cut(valuer, X, y, values, groups, cut="kmeans", max_class_share=0.5,
         share = noise_estimate(valuer, y, prediction, values)
         removed = within_noise_estimate(values, removed, share)
     gross = _wide_gross(valuer, veto, prediction, y, values)
-    spared = spared_rows(valuer, X, y, veto, prediction, gross)
-    if veto == "doubt" and spared is not None and _predicts_targets(valuer):
-        spared = spared & ~paired_gross(values, removed & spared, prediction, y)  # in pairs
+    spared = _strict_pairs_go(valuer, veto, spared_rows(valuer, X, y, veto, prediction, gross),
+                              removed, values, prediction, y)
     removed = guard(values, removed, groups, spared)
     return _wide_tail_floor(values, removed, y, gross)
+
+
+def _strict_pairs_go(valuer, veto, spared, candidates, values, prediction, y):
+    """The strict veto's ``spared`` rows less a regressor's gross pairs among ``candidates``
+    (``paired_gross``): the strict veto lets gross targets go in pairs only; unchanged for
+    any other veto or valuer."""
+    if veto != "doubt" or spared is None or not _predicts_targets(valuer):
+        return spared
+    return spared & ~paired_gross(values, candidates & spared, prediction, y)
 
 
 def _wide_gross(valuer, veto, prediction, y, values):
@@ -318,10 +326,13 @@ def rows_past_cut(valuer, X, y, values, groups, removed, n_more, max_class_share
     """
     prediction = valuer.predict(X) if _predicts_targets(valuer) else None
     gross = _wide_gross(valuer, veto, prediction, y, values)
-    spared = spared_rows(valuer, X, y, veto, prediction, gross)
+    count = min(len(values), int(removed.sum()) + int(n_more))
+    # the strict veto's gross pairs among the rows a cut of ``count`` rows would reach
+    reach = removed | rows_to_remove(values, groups, count, max_class_share)
+    spared = _strict_pairs_go(valuer, veto, spared_rows(valuer, X, y, veto, prediction, gross),
+                              reach, values, prediction, y)
     allowed = np.ones(len(values), bool) if spared is None else ~spared
     candidates = np.where(allowed, values, np.inf)  # spared rows sort last and are cut off below
-    count = min(len(values), int(removed.sum()) + int(n_more))
     wider = rows_to_remove(candidates, groups, count, max_class_share)
     wider = guard(values, (wider & allowed) | removed, groups, spared)
     # the cut's own rows count first against the floor: only the rest is trimmed

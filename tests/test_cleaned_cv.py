@@ -468,6 +468,25 @@ def test_paired_gross_lets_gross_targets_go_as_many_above_as_below():
     assert not paired_gross(values, np.arange(300) >= 8, prediction, y).any()
 
 
+def test_rows_past_a_strict_regression_cut_let_gross_targets_go_in_pairs():
+    rng = np.random.RandomState(0)
+    y = rng.normal(10.0, 1.0, size=300)
+    prediction = y + rng.normal(scale=0.3, size=300)
+    y[:8] += [40.0, 50.0, -40.0, -50.0, 60.0, -60.0, 70.0, -70.0]  # 0, 1, 4, 6 up; the rest down
+    values = np.linspace(1.0, 2.0, 300)
+    values[[0, 2, 1, 4, 3, 6, 5, 7]] = np.linspace(-8.0, -1.0, 8)  # the gross rows lowest
+    X = np.column_stack([values, prediction])
+    cleaner = LossValCleaner(FixedPredictionValuer(), cut=2, veto="doubt").fit(X, y)
+    assert cleaner.removal_order().tolist() == [0, 2]  # a pair: one up, one down
+    # four rows past it reach rows 1, 4, 6 (up) and 3 (down): one more pair, lowest value
+    # first; the strict veto keeps rows 4 and 6 (one-sided), as the cut itself would, and
+    # every row it does not doubt (before, it kept every gross row past the cut)
+    assert cleaner.removal_order(X, y, past_cut=4).tolist() == [0, 2, 1, 3]
+    # the wide veto keeps no gross target
+    wide = LossValCleaner(FixedPredictionValuer(), cut=2, veto="agree").fit(X, y)
+    assert wide.removal_order(X, y, past_cut=4).tolist() == [0, 2, 1, 4, 3, 6]
+
+
 def test_the_default_cut_removes_gross_errors_up_and_down():
     # 20 % of the targets moved by 5-10 standard deviations, up or down: the strict veto
     # had kept the outward-moved and extreme ones, most of the errors the cut held
