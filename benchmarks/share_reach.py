@@ -57,23 +57,41 @@ def shares_knowing_clean_reach(evidence, n_rows, count, clean):
     return plausible_shares(np.clip(shares, 0.0, 1.0)), clean_reach
 
 
-def run_one(name, noise, seed):
-    """One fit: the shares and AUROCs of the value as fitted and with the oracle shares."""
+def fitted_evidence(name, noise, seed, cache=None):
+    """One default fit's evidence (rows, then canaries), the noisy mask, the labels, the
+    canaries of each kind and the fitted value; from ``cache`` (a folder) if there."""
+    path = None if cache is None else Path(cache) / f"{name}_{noise}_{seed}.npz"
+    if path is not None and path.exists():
+        saved = np.load(path)
+        return tuple(saved[key] for key in ("evidence", "noisy", "y", "count", "value"))
     data = split_task(TASKS[name], seed)
-    X, y, noisy = inject_noise(data.X, data.y, kind=noise, rate=0.2, random_state=seed)
+    if noise == "none":  # the clean run
+        X, y, noisy = data.X, data.y, np.zeros(len(data.y), bool)
+    else:
+        X, y, noisy = inject_noise(data.X, data.y, kind=noise, rate=0.2, random_state=seed)
     est = LossValClassifier(random_state=seed).fit(X, y)
     evidence = est.net_.rows_.evidence.cpu().numpy().astype(np.float64)
-    n_rows = len(y)
-    count = (len(evidence) - n_rows) // 2
+    count = (len(evidence) - len(y)) // 2
+    result = (evidence, noisy, np.asarray(y), np.int64(count), est.data_values_)
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        np.savez(path, **dict(zip(("evidence", "noisy", "y", "count", "value"), result)))
+    return result
+
+
+def run_one(name, noise, seed, cache=None):
+    """One fit: the shares and AUROCs of the value as fitted and with the oracle shares."""
+    evidence, noisy, y, count, value = fitted_evidence(name, noise, seed, cache)
+    n_rows, count = len(y), int(count)
     if count == 0:  # a table too small for canaries
         return None
     fitted = plausible_shares(noise_shares(evidence, n_rows, count))
     oracle, clean_reach = shares_knowing_clean_reach(evidence, n_rows, count, ~noisy)
     return dict(task=name, noise=noise, seed=seed,
-                value=auroc(est.data_values_, noisy),
+                value=auroc(value, noisy),
                 value_oracle=auroc(calibrated_values(evidence, n_rows, count, oracle), noisy),
-                label_side=auroc(-est.evidence_[:, LABEL], noisy),
-                feature_side=auroc(-est.evidence_[:, FEATURE], noisy),
+                label_side=auroc(-evidence[:n_rows, LABEL], noisy),
+                feature_side=auroc(-evidence[:n_rows, FEATURE], noisy),
                 label_share=fitted[LABEL], feature_share=fitted[FEATURE],
                 label_share_oracle=oracle[LABEL], feature_share_oracle=oracle[FEATURE],
                 label_clean_reach=clean_reach[LABEL], feature_clean_reach=clean_reach[FEATURE])
@@ -85,6 +103,8 @@ def main(argv=None):
     parser.add_argument("--seeds", type=int, default=2)
     parser.add_argument("--tasks", default=None, help="comma-separated (default: the set's)")
     parser.add_argument("--out", default=None, help="CSV of the rows (never overwritten)")
+    parser.add_argument("--cache", default=None,
+                        help="folder for each fit's evidence (reused when there)")
     args = parser.parse_args(argv)
     names = args.tasks.split(",") if args.tasks else [
         name for name in SETS[args.set] if TASKS[name].kind == CLF]
@@ -96,7 +116,7 @@ def main(argv=None):
         for name in names:
             for noise in NOISES:
                 for seed in range(args.seeds):
-                    row = run_one(name, noise, seed)
+                    row = run_one(name, noise, seed, args.cache)
                     if row is not None:
                         rows.append(row)
                         print(name, noise, seed, f"value {row['value']:.4f} -> "
