@@ -67,6 +67,11 @@ def warn_if_flat(values, history):
 def warn_if_canaries_blend_in(estimate, kept):
     """Warn about the sides whose estimate was set to 0: their canaries blended in.
 
+    The message names the sides only, never the estimate: Python shows a warning
+    once per place and text, so a fixed text is shown once where a
+    cross-validation or a grid search fits many valuers (on tables with few or
+    discrete features it is common), not once per fit.
+
     Parameters
     ----------
     estimate : ndarray of shape (2,)
@@ -78,10 +83,9 @@ def warn_if_canaries_blend_in(estimate, kept):
     if not len(dropped):
         return
     sides = [SOURCES[side] for side in dropped]  # evidence column order: label, feature
-    said = ", ".join(f"{SOURCES[side]} {estimate[side]:.0%}" for side in dropped)
     warnings.warn(
-        f"The {' and '.join(sides)} canaries did not stand out from the rows (estimated "
-        f"corrupted: {said}, more than half the rows, which the run cannot tell apart): "
+        f"The {' and '.join(sides)} canaries did not stand out from the rows (more than "
+        "half the rows estimated corrupted that way, which the run cannot tell apart): "
         "noise_shares_ for that side is set to 0 and data_values_ lean on the other side. "
         "On a table with few or discrete features the feature side may not separate "
         "corrupted rows; canaries=0 gives the LossVal weights.", UserWarning, stacklevel=5)
