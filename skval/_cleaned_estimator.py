@@ -119,7 +119,11 @@ class CleanedEstimator(MetaEstimatorMixin, BaseEstimator):
         whole rows; 0 is always tried). A share above 1 reaches past the cut: the
         next lowest-valued rows that the cut's guards allow (the 2-means cut is
         an estimate of how many rows are wrong; the inner CV can check whether
-        more is better).
+        more is better); for a regressor on a table with gross target errors
+        (gross targets on both sides of the valuer's predictions), the next
+        lowest-valued rows, the wide veto and the tail floor lifted: the errors
+        the network partly followed are what the veto agrees with, and they fill
+        the tails.
     cv : int >= 2 or cross-validation splitter, default=5
         The inner folds of ``removal="cv"``: an int, shuffled k-fold seeded by
         ``random_state`` (stratified for a classifier whose classes all have at

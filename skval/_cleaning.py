@@ -310,7 +310,9 @@ class LossValCleaner(BaseEstimator):
             past the cut that the same guards allow (fewer where the class floor
             or the cap keeps them; vetoed rows are never taken, but for a
             regressor's gross targets, which the strict veto lets go in pairs among
-            the rows so many more reach, as in the cut).
+            the rows so many more reach, as in the cut; past a regressor's wide cut
+            on a table with gross errors (gross targets on both sides of the
+            predictions), neither the wide veto nor the tail floor applies).
 
         Returns
         -------

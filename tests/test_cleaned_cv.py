@@ -487,6 +487,35 @@ def test_rows_past_a_strict_regression_cut_let_gross_targets_go_in_pairs():
     assert wide.removal_order(X, y, past_cut=4).tolist() == [0, 2, 1, 4, 3, 6]
 
 
+def _followed_gross_table(moved):
+    """400 rows; rows 0-3 get the target shifts ``moved`` (0: none); rows 4 and 5 are gross
+    errors the network followed (targets 5 standard deviations up, predicted 4 up): the
+    wide veto agrees with them and the top tail holds them. The six hold the lowest values,
+    rows 0 and 2 first."""
+    rng = np.random.RandomState(0)
+    y = rng.normal(10.0, 1.0, size=400)
+    prediction = y + rng.normal(scale=0.3, size=400)
+    y[:4] += moved
+    y[4:6], prediction[4:6] = [15.0, 15.5], [14.0, 14.5]
+    values = np.linspace(1.0, 2.0, 400)
+    values[[0, 2, 1, 3, 4, 5]] = np.linspace(-6.0, -1.0, 6)
+    return np.column_stack([values, prediction]), y
+
+
+def test_past_a_wide_cut_gross_pairs_lift_the_veto_and_the_tail_floor():
+    # two gross pairs (rows 0-3, two up and two down): a table with gross errors, so the
+    # rows past the cut are the lowest-valued, the followed errors 4 and 5 included
+    X, y = _followed_gross_table([40.0, 50.0, -40.0, -50.0])
+    cleaner = LossValCleaner(FixedPredictionValuer(), cut=2, veto="agree").fit(X, y)
+    assert cleaner.removal_order().tolist() == [0, 2]
+    assert cleaner.removal_order(X, y, past_cut=4).tolist() == [0, 2, 1, 3, 4, 5]
+    # one pair only (rows 0 and 2): the veto still spares the rows it agrees with
+    X, y = _followed_gross_table([40.0, 0.0, -40.0, 0.0])
+    cleaner = LossValCleaner(FixedPredictionValuer(), cut=2, veto="agree").fit(X, y)
+    order = cleaner.removal_order(X, y, past_cut=4)
+    assert order[:2].tolist() == [0, 2] and not np.isin([4, 5], order).any()
+
+
 def test_the_default_cut_removes_gross_errors_up_and_down():
     # 20 % of the targets moved by 5-10 standard deviations, up or down: the strict veto
     # had kept the outward-moved and extreme ones, most of the errors the cut held
