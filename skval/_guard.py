@@ -59,7 +59,7 @@ from sklearn.base import is_classifier
 
 from ._canary import swapped_target_share
 from ._selection import rows_to_remove
-from ._veto import checked_gross, paired_gross, spared_rows
+from ._veto import checked_gross, every_row_pairs, paired_gross, spared_rows
 
 # Rows of gross pairs (``paired_gross`` over every row) from which a table is taken to
 # hold gross errors: past a regressor's wide cut the veto and the tail floor are lifted.
@@ -220,13 +220,16 @@ def guarded_cut(valuer, X, y, values, groups, cut="kmeans", max_class_share=0.5,
     removed = rows_to_remove(values, groups, cut, max_class_share)
     if prediction is None and _predicts_targets(valuer):  # one pass for the cap and the veto
         prediction = valuer.predict(X)
-    if isinstance(cut, str) and cut == "kmeans" and (veto != "agree"
-                                                      or _predicts_targets(valuer)):
-        # a classifier's wide cut is for candidates a cross-validation checks, a share or
-        # a count is the user's: neither is capped
-        share = noise_estimate(valuer, y, prediction, values)
+    # a classifier's wide cut is for candidates a cross-validation checks, a share or a
+    # count is the user's: neither is capped
+    capped = isinstance(cut, str) and cut == "kmeans" and (veto != "agree"
+                                                            or _predicts_targets(valuer))
+    # a regressor's gross pairs, once for the cap and the wide veto
+    pairs = _regression_pairs(valuer, prediction, y, values) if capped or veto == "agree" else None
+    if capped:
+        share = noise_estimate(valuer, y, prediction, values, pairs=pairs)
         removed = within_noise_estimate(values, removed, share)
-    gross = _wide_gross(valuer, veto, prediction, y, values)
+    gross = _wide_gross(valuer, veto, prediction, y, values, pairs)
     spared = _strict_pairs_go(valuer, veto, spared_rows(valuer, X, y, veto, prediction, gross),
                               removed, values, prediction, y)
     removed = guard(values, removed, groups, spared)
@@ -242,12 +245,17 @@ def _strict_pairs_go(valuer, veto, spared, candidates, values, prediction, y):
     return spared & ~paired_gross(values, candidates & spared, prediction, y)
 
 
-def _wide_gross(valuer, veto, prediction, y, values):
-    """The gross rows a regressor's wide veto and its tail floor let go (``checked_gross``),
-    computed once for both; None for any other cut."""
+def _wide_gross(valuer, veto, prediction, y, values, pairs):
+    """The gross rows a regressor's wide veto and its tail floor let go (``checked_gross``,
+    given the table's gross ``pairs``), computed once for both; None for any other cut."""
     if veto == "agree" and _predicts_targets(valuer):
-        return checked_gross(prediction, y, values)
+        return checked_gross(prediction, y, values, pairs=pairs)
     return None
+
+
+def _regression_pairs(valuer, prediction, y, values):
+    """A regressor's gross pairs over every row (``every_row_pairs``); None otherwise."""
+    return every_row_pairs(values, prediction, y) if _predicts_targets(valuer) else None
 
 
 def _wide_tail_floor(values, removed, y, gross, order=None):
@@ -259,20 +267,17 @@ def _wide_tail_floor(values, removed, y, gross, order=None):
     return tail_floor(values if order is None else order, removed, y, exempt=gross)
 
 
-def _holds_gross_errors(valuer, veto, prediction, y, values):
+def _holds_gross_errors(veto, pairs):
     """Whether a regressor's wide cut sees gross targets on both sides of its predictions
-    (at least ``GROSS_PAIRS_TABLE`` rows of ``paired_gross`` over every row)."""
-    if veto != "agree" or not _predicts_targets(valuer):
-        return False
-    every_row = np.ones(len(values), bool)
-    return int(paired_gross(values, every_row, prediction, y).sum()) >= GROSS_PAIRS_TABLE
+    (at least ``GROSS_PAIRS_TABLE`` rows of its gross ``pairs`` over every row)."""
+    return veto == "agree" and pairs is not None and int(pairs.sum()) >= GROSS_PAIRS_TABLE
 
 
 def _predicts_targets(valuer):
     return not is_classifier(valuer) and hasattr(valuer, "predict")
 
 
-def noise_estimate(valuer, y, prediction=None, values=None):
+def noise_estimate(valuer, y, prediction=None, values=None, pairs=None):
     """The share of the rows the valuer estimates corrupted, or None (no estimate).
 
     Parameters
@@ -293,6 +298,8 @@ def noise_estimate(valuer, y, prediction=None, values=None):
         The regressor's predictions for those rows (needed for a regressor).
     values : ndarray of shape (n_samples,) or None, default=None
         The rows' values (a regressor's gross pairs).
+    pairs : ndarray of bool, shape (n_samples,) or None, default=None
+        Those pairs (``skval._veto.every_row_pairs``), if already computed.
 
     Returns
     -------
@@ -306,7 +313,7 @@ def noise_estimate(valuer, y, prediction=None, values=None):
     else:
         share = swapped_target_share(prediction, y)
     if values is not None and prediction is not None and _predicts_targets(valuer):
-        share += float(paired_gross(values, np.ones(len(values), bool), prediction, y).mean())
+        share += float((every_row_pairs(values, prediction, y) if pairs is None else pairs).mean())
     return share
 
 
@@ -350,10 +357,11 @@ def rows_past_cut(valuer, X, y, values, groups, removed, n_more, max_class_share
     """
     prediction = valuer.predict(X) if _predicts_targets(valuer) else None
     count = min(len(values), int(removed.sum()) + int(n_more))
-    if _holds_gross_errors(valuer, veto, prediction, y, values):
+    pairs = _regression_pairs(valuer, prediction, y, values) if veto == "agree" else None
+    if _holds_gross_errors(veto, pairs):
         gross, spared = None, None  # neither the wide veto nor the tail floor: see the module
     else:
-        gross = _wide_gross(valuer, veto, prediction, y, values)
+        gross = _wide_gross(valuer, veto, prediction, y, values, pairs)
         # the strict veto's gross pairs among the rows a cut of ``count`` rows would reach
         reach = removed | rows_to_remove(values, groups, count, max_class_share)
         spared = _strict_pairs_go(valuer, veto,

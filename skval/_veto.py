@@ -203,7 +203,7 @@ def paired_gross(values, candidates, prediction, y):
     return paired
 
 
-def checked_gross(prediction, y, values=None):
+def checked_gross(prediction, y, values=None, pairs=None):
     """The gross targets a checked cut does not keep (the wide veto, the tail floor).
 
     ``gross_targets`` against every row predicted alike and, given ``values``, the
@@ -216,6 +216,8 @@ def checked_gross(prediction, y, values=None):
         As in ``gross_targets``.
     values : ndarray of shape (n_samples,) or None, default=None
         The rows' values; ``None``: ``gross_targets`` alone.
+    pairs : ndarray of bool, shape (n_samples,) or None, default=None
+        ``every_row_pairs(values, prediction, y)``, if already computed.
 
     Returns
     -------
@@ -224,7 +226,12 @@ def checked_gross(prediction, y, values=None):
     gross = gross_targets(prediction, y)
     if values is None:
         return gross
-    return gross | paired_gross(values, np.ones(len(values), bool), prediction, y)
+    return gross | (every_row_pairs(values, prediction, y) if pairs is None else pairs)
+
+
+def every_row_pairs(values, prediction, y):
+    """``paired_gross`` with every row a candidate: the gross pairs of the whole table."""
+    return paired_gross(values, np.ones(len(values), bool), prediction, y)
 
 
 def doubts_label(proba, labels):
