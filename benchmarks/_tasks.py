@@ -33,7 +33,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 CLF, REG = "classification", "regression"
-NOISE_KINDS = ("label", "feature", "mixed")
+NOISE_KINDS = ("label", "feature", "mixed", "outlier")  # outlier: sparse far-off cells
 CLF_NOISE_KINDS = ("permute",)  # label noise that keeps every class's count
 REG_NOISE_KINDS = ("gross",)  # targets moved by 5-10 standard deviations
 QUICK_TASKS = ("breast_cancer", "diabetes", "make_classification")

@@ -11,9 +11,12 @@ from sklearn.utils import check_random_state
 
 __all__ = ["inject_noise"]
 
-_KINDS = ("label", "feature", "mixed", "permute", "gross")
-# Gross target errors move a target by this many standard deviations of the targets.
+_KINDS = ("label", "feature", "mixed", "permute", "gross", "outlier")
+# Gross target errors move a target by this many standard deviations of the targets;
+# feature outliers move a cell by as many of its column's.
 GROSS_SHIFT = (5.0, 10.0)
+# Feature outliers: the share of a row's cells moved (at least one cell per row).
+OUTLIER_CELLS = 0.2
 _TASKS = ("classification", "regression")
 
 
@@ -26,13 +29,16 @@ def inject_noise(X, y, *, kind="label", rate=0.2, task="classification", random_
         Features (left untouched by label noise).
     y : array-like of shape (n_samples,)
         Targets.
-    kind : {"label", "feature", "mixed", "permute", "gross"}, default="label"
+    kind : {"label", "feature", "mixed", "permute", "gross", "outlier"}, default="label"
         Which noise to inject (see :mod:`skval.evaluation`). ``"permute"``:
         the targets of ``round(n * rate)`` random rows are permuted among
         themselves, which keeps every class's count; only the rows whose target
         changed are marked noisy. ``"gross"`` (regression only): each target of
         ``round(n * rate)`` rows moved by 5 to 10 standard deviations of the
-        targets, up or down at random (a wrong unit or a typo).
+        targets, up or down at random (a wrong unit or a typo). ``"outlier"``:
+        in each of ``round(n * rate)`` rows, a random fifth of the cells (at least
+        one) moved by 5 to 10 standard deviations of their column, up or down at
+        random (a sparse feature corruption, unlike ``"feature"``'s dense noise).
     rate : float in [0, 1], default=0.2
         Fraction of rows to corrupt; ``round(n * rate)`` rows are corrupted.
     task : {"classification", "regression"}, default="classification"
@@ -63,14 +69,18 @@ def inject_noise(X, y, *, kind="label", rate=0.2, task="classification", random_
     rows = rng.permutation(len(y_noisy))[:int(round(len(y_noisy) * rate))]
     if kind == "permute":
         return _permute_targets(X_noisy, y_noisy, rows, rng)
+    noisy = np.isin(np.arange(len(y_noisy)), rows)
     if kind == "gross":
-        return X_noisy, _move_targets(y_noisy, rows, rng), np.isin(np.arange(len(y_noisy)), rows)
+        return X_noisy, _move_targets(y_noisy, rows, rng), noisy
+    if kind == "outlier":
+        _move_cells(X_noisy, rows, rng)
+        return X_noisy, y_noisy, noisy
     split = {"label": len(rows), "feature": 0}.get(kind, len(rows) // 2)  # mixed: half each
     if split:
         _corrupt_labels(y_noisy, rows[:split], task, rng)
     if split < len(rows):
         _add_feature_noise(X_noisy, rows[split:], rng)
-    return X_noisy, y_noisy, np.isin(np.arange(len(y_noisy)), rows)
+    return X_noisy, y_noisy, noisy
 
 
 def _checked_copies(X, y, kind, task, rate):
@@ -129,3 +139,15 @@ def _move_targets(y_noisy, rows, rng):
     signs = rng.choice([-1.0, 1.0], len(rows))
     moved[rows] += signs * rng.uniform(*GROSS_SHIFT, len(rows)) * moved.std()
     return moved
+
+
+def _move_cells(X_noisy, rows, rng):
+    """In place: a random ``OUTLIER_CELLS`` of each of ``rows``' cells (at least one) moved
+    by 5 to 10 standard deviations of its column, up or down at random."""
+    scale = X_noisy.std(axis=0)
+    scale = np.where(scale > 0, scale, 1.0)
+    rows = np.sort(rows)
+    moved = rng.uniform(size=(len(rows), X_noisy.shape[1])) < OUTLIER_CELLS
+    moved[np.arange(len(rows)), rng.randint(0, X_noisy.shape[1], size=len(rows))] = True
+    shift = rng.choice([-1.0, 1.0], moved.shape) * rng.uniform(*GROSS_SHIFT, moved.shape)
+    X_noisy[rows] += np.where(moved, shift * scale, 0.0)

@@ -14,7 +14,10 @@ used, so figures are comparable:
   swamped); the rows whose target changed are the noisy ones;
 - gross (regression): the targets of ``round(n * rate)`` rows are moved by 5 to 10
   standard deviations of the targets, up or down at random (errors of the kind a
-  wrong unit or a typo makes).
+  wrong unit or a typo makes);
+- outlier: in each of ``round(n * rate)`` rows a random fifth of the cells (at
+  least one) is moved by 5 to 10 standard deviations of its column, up or down at
+  random (sparse feature corruption: a wrong unit, a sentinel, a typo).
 
 Every metric takes the values and the boolean mask of noisy rows; low values are
 expected to mark noisy rows.

@@ -94,6 +94,23 @@ def test_gross_noise_moves_targets_by_five_to_ten_standard_deviations():
     assert y.dtype == np.float32  # the input is not modified
 
 
+def test_outlier_noise_moves_a_fifth_of_the_cells_far_in_the_noisy_rows_only():
+    rng = np.random.RandomState(0)
+    X = rng.normal(0.0, [1.0, 10.0, 0.1, 3.0, 5.0] * 4, size=(500, 20)).astype(np.float32)
+    y = np.arange(500) % 3
+    Xn, yn, noisy = inject_noise(X, y, kind="outlier", rate=0.1, random_state=3)
+    assert noisy.sum() == 50 and Xn.dtype == np.float64
+    np.testing.assert_array_equal(Xn[~noisy], X[~noisy])
+    np.testing.assert_array_equal(yn, y)
+    moved = Xn != X
+    assert moved[noisy].sum(axis=1).min() >= 1  # every noisy row has a moved cell
+    assert 0.15 < moved[noisy].mean() < 0.3  # about a fifth of its cells
+    shift = np.abs(Xn - X)[moved] / np.broadcast_to(X.std(axis=0), X.shape)[moved]
+    assert shift.min() >= 5.0 and shift.max() <= 10.0
+    assert 0.3 < (Xn > X)[moved].mean() < 0.7  # up or down at random
+    assert X.dtype == np.float32  # the input is not modified
+
+
 def test_inject_noise_errors():
     with pytest.raises(ValueError, match="kind must be one of"):
         inject_noise(np.zeros((4, 1)), np.zeros(4), kind="both")
