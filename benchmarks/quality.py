@@ -29,7 +29,9 @@ Each set has heavy-tailed features, 7+ classes, a class near or under 5 %, categ
 columns and missing values, and regression targets with outliers.
 
 Noise: the training rows are corrupted with :func:`skval.evaluation.inject_noise` (label,
-feature or mixed noise; for classification ``permute``: the labels of 20 % of the rows
+feature or mixed noise; ``outlier``: a fifth of a row's cells, at least one, moved 5-10
+standard deviations of their column, a sparse feature corruption beside the dense
+``feature`` noise; for classification ``permute``: the labels of 20 % of the rows
 permuted among themselves, which keeps every class's count; for regression ``gross``: 20 %
 of the targets moved by 5-10 standard deviations, up or down; at rate 0.2 by default:
 ``--rates``); the validation rows, which
