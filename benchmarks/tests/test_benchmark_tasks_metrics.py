@@ -171,7 +171,7 @@ def test_quality_run_writes_refit_gains_and_minority_harm(tmp_path):
     noisy = [r for r in rows if r["noise"] != "none"]
     none = [r for r in rows if r["noise"] == "none"]
     # a classification task also gets the label noise that keeps every class count
-    assert {r["noise"] for r in noisy} == {"label", "feature", "mixed", "permute"}
+    assert {r["noise"] for r in noisy} == {"label", "feature", "mixed", "outlier", "permute"}
     assert len(none) == 2  # default has 3.3 % positives: one minority-harm row per method
     for r in noisy:
         assert r["score"] == "roc_auc" and r["val_noise"] == 0.2 and r["rate"] == 0.2
@@ -264,8 +264,8 @@ def test_quality_runs_each_task_kinds_own_noises():
     balanced = SimpleNamespace(y=np.arange(100) % 2)
     clf = [n for n, _ in instances(TASKS["breast_cancer"], config, balanced)]
     reg = [n for n, _ in instances(TASKS["diabetes"], config, SimpleNamespace(y=np.zeros(9)))]
-    assert clf == ["label", "feature", "mixed", "permute"]
-    assert reg == ["label", "feature", "mixed", "gross"]  # gross target errors: regression only
+    assert clf == ["label", "feature", "mixed", "outlier", "permute"]
+    assert reg == ["label", "feature", "mixed", "outlier", "gross"]  # gross target errors: regression only
     rare = SimpleNamespace(y=np.array([0] * 95 + [1] * 5))
     assert [n for n, _ in instances(TASKS["breast_cancer"], config, rare)][-1] == "none"
 
