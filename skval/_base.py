@@ -105,6 +105,9 @@ class _BaseLossVal(TableInputMixin, IssuesMixin, ValuesMixin, BaseEstimator):
 
     _task: str
     _y_check_params: dict
+    # the canaries' feature share and odds read the rows' feature tail
+    # (skval._canary.noise_shares); a regressor's clean rows reach it under target noise
+    _feature_tail = True
 
     def _extra_params(self):
         """The ``module__*`` / ``optimizer__*`` keyword parameters given to the estimator."""
@@ -337,13 +340,13 @@ class _BaseLossVal(TableInputMixin, IssuesMixin, ValuesMixin, BaseEstimator):
         self.weights_, self.evidence_ = weights[:n_rows], evidence[:n_rows]
         self.noise_shares_, self.data_values_ = None, self.weights_
         if prep.n_canaries:
-            estimate = noise_shares(evidence, n_rows, prep.n_canaries)
+            estimate = noise_shares(evidence, n_rows, prep.n_canaries, self._feature_tail)
             if label_share is not None:
                 estimate[0] = label_share
             self.noise_shares_ = plausible_shares(estimate)
             warn_if_canaries_blend_in(estimate, self.noise_shares_)
             self.data_values_ = calibrated_values(evidence, n_rows, prep.n_canaries,
-                                                  self.noise_shares_)
+                                                  self.noise_shares_, self._feature_tail)
         if self.record_history:
             self.weight_history_ = net.rows_.history()[:, :n_rows]
         if result.stats is not None:

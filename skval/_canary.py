@@ -4,15 +4,18 @@ A fit with ``canaries > 0`` appends ``2 * m`` rows to the training rows (``m`` =
 ``canaries`` times the rows, at least ``MIN_CANARIES``: see ``canary_count``):
 ``m`` *label canaries*, copies of random rows (features jittered by a twentieth
 of each feature's scale) given another class, or another row's target in
-regression; and ``m`` *feature canaries*, copies of random rows with Gaussian
-noise of each feature's own scale added, their targets kept. They train like any row, in the same run; afterwards
-their evidence is known to come from one kind of corruption, which calibrates
-the two sides of ``evidence_`` (column 0 the label side, 1 the feature side):
+regression; and ``m`` *feature canaries*, copies of random rows with Gaussian noise
+of each feature's own scale added, their targets kept. They train like any row, in
+the same run; afterwards their evidence is known to come from one kind of corruption,
+which calibrates the two sides of ``evidence_`` (column 0 the label side, 1 the
+feature side):
 
 * **How much of each corruption the rows hold** (``noise_shares``; a regressor
   replaces the label share by its residuals' ``swapped_target_share``): on each side,
-  the share of the rows beyond the median of that side's canaries, against what
-  each kind of canary reaches there (a row with corrupted features also looks
+  the share of the rows beyond a threshold (the label canaries' median; on the
+  feature side ``FEATURE_TAIL_Z`` robust standard deviations of the rows where the
+  feature canaries reach it), against
+  what each kind of canary reaches there (a row with corrupted features also looks
   mislabelled), solved for the two shares. Rough (see ``noise_shares``): where a
   fifth of the rows are corrupted, the network fits them more than the few
   canaries, whose evidence is then more extreme, and clean rows that reach a
@@ -20,7 +23,8 @@ the two sides of ``evidence_`` (column 0 the label side, 1 the feature side):
 * **How strongly a row's evidence on a side says "corrupted"**: a logistic fit of
   that side's canaries against the rows, on the side's squashed robust z (the
   log-odds of a density ratio; a side whose canaries do not stand out gets no
-  slope).
+  slope); on the feature side the z is capped at the share's threshold, so that a
+  row beyond it counts as the canaries do however far it lies.
 
 The value is minus the log of ``share_label * odds_label + share_feature *
 odds_feature``: on pure label noise the label side ranks the rows, on pure feature
@@ -39,8 +43,16 @@ MIN_CANARIES = 10
 # Most of the rows corrupted one way cannot be told from the canaries: a larger estimate
 # means that side's canaries blend in with the rows (LossVal, too, needs most rows clean).
 MAX_SHARE = 0.5
+# The feature side's threshold of the shares: this many robust standard deviations of the
+# rows (on the benchmark's clean classification tables 0.6 % of the rows reach it, and
+# 48-58 % of the rows with dense or sparse feature noise), lower where fewer than
+# _MIN_REACHED feature canaries reach it, and at most the canaries' median.
+FEATURE_TAIL_Z = 6.0
+_MIN_REACHED = 5
 _JITTER = 0.05
 LABEL, FEATURE = 0, 1
+# The least slope of a side's log-odds in its squashed z: a tie-break.
+_MIN_SLOPE = 1e-3
 
 
 def canary_count(n_rows, share):
@@ -107,14 +119,19 @@ def column_std(X, chunk=65_536):
     return np.sqrt(squares / len(X))
 
 
-def _squashed_z(evidence, n_rows):
-    """Each side in robust z of the rows (not the canaries), squashed: sign(z) log(1 + |z|)."""
+def _robust_z(evidence, n_rows):
+    """Each side in robust z of the rows (not the canaries): minus their median, over
+    their scaled median absolute deviation (their standard deviation where that is 0)."""
     rows = evidence[:n_rows]
     center = np.median(rows, axis=0)
     scale = 1.4826 * np.median(np.abs(rows - center), axis=0)
     fallback = rows.std(axis=0)
     scale = np.where(scale > 0, scale, np.where(fallback > 0, fallback, 1.0))
-    z = (evidence - center) / scale
+    return (evidence - center) / scale
+
+
+def _squash(z):
+    """sign(z) log(1 + |z|)."""
     return np.sign(z) * np.log1p(np.abs(z))
 
 
@@ -122,18 +139,28 @@ def _beyond(column, threshold):
     return float(np.mean(column > threshold))
 
 
-def noise_shares(evidence, n_rows, count):
+def noise_shares(evidence, n_rows, count, feature_tail=True):
     """Estimated shares of the rows corrupted in their labels and in their features.
 
-    On each side, the threshold is the median of that side's canaries (label
-    canaries on the label side, feature canaries on the feature side). The share
-    of the rows beyond it is modelled as ``share_label * r_label + share_feature *
-    r_feature``, where ``r`` is each kind of canary's own share beyond it (1/2 for
-    the side's own kind; what the other kind reaches there, for example a row
-    with corrupted features looking mislabelled); the two sides' equations are
-    solved for the shares, non-negative. Clean rows beyond a threshold count as
-    corrupted (on the benchmark's clean imbalanced tables a total of at most
-    0.11; 0.08 of features on a clean Gaussian table),
+    On each side, a threshold. On the label side the median of the label
+    canaries: a wrong label is the same corruption whatever the noise, and a label
+    canary is one. On the feature side, with ``feature_tail``, ``FEATURE_TAIL_Z``
+    robust standard deviations of the rows' own feature evidence (lower where fewer
+    than ``_MIN_REACHED`` feature canaries reach it; never below their median):
+    feature corruption has no one form, and sparse far-off cells sat well short of
+    the dense-noise canaries, whose median then lay beyond nearly every corrupted
+    row, while below it clean rows with unusual features reached it under pure
+    label noise. Without ``feature_tail`` the feature canaries' median. The share
+    of the rows beyond a threshold is modelled as
+    ``share_label * r_label + share_feature * r_feature``, where ``r`` is each kind
+    of canary's own share beyond it (about 1/2 for the label side's own kind; what
+    the other kind reaches there, for example a row with corrupted features looking
+    mislabelled; at the feature tail 0 for the label kind: there a mislabelled row
+    reaches no further than a clean one, 0.5 % of either under label noise on the
+    benchmark, while the label canaries' jitter moved binary cells off their two
+    values, and on tables of one-hot columns they all reached it); the two sides'
+    equations are solved for the shares, non-negative. Clean rows beyond a threshold count as corrupted (on the
+    benchmark's clean classification tables a total of 0.04 on average),
     while corrupted rows that the network partly fitted, where there are many,
     fall short of it (on tables with a fifth of the rows corrupted one way the
     estimate of that kind averages 0.10-0.17, a single run's total 0.00-0.43).
@@ -147,20 +174,37 @@ def noise_shares(evidence, n_rows, count):
         The rows (the first ``n_rows`` of ``evidence``).
     count : int
         Canaries of each kind.
+    feature_tail : bool, default=True
+        The feature threshold as above; False: the feature canaries' median (a
+        regressor: under target noise its clean rows' feature evidence has a tail
+        beyond ``FEATURE_TAIL_Z``).
 
     Returns
     -------
     shares : ndarray of shape (2,)
         Label side, feature side; each in [0, 1].
     """
-    rows = evidence[:n_rows]
-    kinds = (evidence[n_rows:n_rows + count], evidence[n_rows + count:n_rows + 2 * count])
+    z = _robust_z(np.asarray(evidence, dtype=np.float64), n_rows)
+    rows = z[:n_rows]
+    kinds = (z[n_rows:n_rows + count], z[n_rows + count:n_rows + 2 * count])
     thresholds = [np.median(kinds[side][:, side]) for side in (LABEL, FEATURE)]
+    if feature_tail:
+        thresholds[FEATURE] = _feature_threshold(kinds[FEATURE][:, FEATURE])
     reached = np.array([[_beyond(canaries[:, side], thresholds[side]) for canaries in kinds]
                         for side in (LABEL, FEATURE)])
+    if feature_tail:  # a mislabelled row reaches that far no more than a clean one
+        reached[FEATURE, LABEL] = 0.0
     observed = np.array([_beyond(rows[:, side], thresholds[side]) for side in (LABEL, FEATURE)])
     shares, _ = nnls(reached, observed)
     return np.clip(shares, 0.0, 1.0)
+
+
+def _feature_threshold(canaries):
+    """The lower of ``FEATURE_TAIL_Z`` and the point that ``_MIN_REACHED`` of the
+    feature ``canaries`` (robust z), and at least half of them, still reach: their
+    reach there is then read from enough of them."""
+    quantile = max(0.5, 1 - _MIN_REACHED / len(canaries))
+    return min(FEATURE_TAIL_Z, np.quantile(canaries, quantile))
 
 
 def plausible_shares(shares):
@@ -173,14 +217,20 @@ def plausible_shares(shares):
 
 
 def _side_log_odds(squashed, n_rows, canaries):
-    """Log-odds that a row is like ``canaries`` (indices) on one side: a + max(b, 0) * x."""
+    """Log-odds that a row is like ``canaries`` (indices) on one side: a + max(b, eps) * x.
+
+    A side whose canaries do not stand out (a slope of 0 or less) keeps its rows' order
+    only as a tie-break (``_MIN_SLOPE``): where neither side's canaries stood out (a
+    regressor's few label canaries on a noisy target can fall among the rows) the
+    values would otherwise all tie.
+    """
     x = np.concatenate([squashed[:n_rows], squashed[canaries]])[:, None]
     is_canary = np.r_[np.zeros(n_rows), np.ones(len(canaries))]
     fit = LogisticRegression(class_weight="balanced").fit(x, is_canary)
-    return fit.intercept_[0] + max(fit.coef_[0, 0], 0.0) * squashed[:n_rows]
+    return fit.intercept_[0] + max(fit.coef_[0, 0], _MIN_SLOPE) * squashed[:n_rows]
 
 
-def calibrated_values(evidence, n_rows, count, shares):
+def calibrated_values(evidence, n_rows, count, shares, feature_tail=True):
     """The rows' values: minus the log of the shares times each side's odds, summed.
 
     Parameters
@@ -191,15 +241,26 @@ def calibrated_values(evidence, n_rows, count, shares):
         As in :func:`noise_shares`.
     shares : ndarray of shape (2,)
         :func:`noise_shares`' estimate.
+    feature_tail : bool, default=True
+        As in :func:`noise_shares`: cap the feature side's z at its threshold.
+
+    Each side's odds are a logistic fit of its canaries against the rows on the
+    side's squashed robust z; with ``feature_tail`` the feature side's z is capped
+    at the feature share's threshold.
 
     Returns
     -------
     values : ndarray of shape (n_rows,)
         Low = likely corrupted.
     """
-    squashed = _squashed_z(np.asarray(evidence, dtype=np.float64), n_rows)
+    z = _robust_z(np.asarray(evidence, dtype=np.float64), n_rows)
     label_rows = np.arange(n_rows, n_rows + count)
     feature_rows = np.arange(n_rows + count, n_rows + 2 * count)
+    # beyond the share's threshold a row counts as the feature canaries do: how much
+    # further it lies tells the corruption's form (dense or sparse), not whether it is one
+    if feature_tail:
+        z[:, FEATURE] = np.minimum(z[:, FEATURE], _feature_threshold(z[feature_rows, FEATURE]))
+    squashed = _squash(z)
     odds = [_side_log_odds(squashed[:, LABEL], n_rows, label_rows),
             _side_log_odds(squashed[:, FEATURE], n_rows, feature_rows)]
     log_shares = np.log(np.maximum(shares, 1.0 / n_rows))

@@ -18,6 +18,7 @@ _CHUNK = 65_536
 class LossValRegressor(RegressorMixin, _BaseLossVal):
     _task = "regression"
     _y_check_params = {"multi_output": True, "y_numeric": True}
+    _feature_tail = False
 
     def __init__(
         self,
