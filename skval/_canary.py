@@ -159,11 +159,12 @@ def noise_shares(evidence, n_rows, count, feature_tail=True):
     reaches no further than a clean one, 0.5 % of either under label noise on the
     benchmark, while the label canaries' jitter moved binary cells off their two
     values, and on tables of one-hot columns they all reached it); the two sides'
-    equations are solved for the shares, non-negative. Clean rows beyond a threshold count as corrupted (on the
-    benchmark's clean classification tables a total of 0.04 on average),
-    while corrupted rows that the network partly fitted, where there are many,
-    fall short of it (on tables with a fifth of the rows corrupted one way the
-    estimate of that kind averages 0.10-0.17, a single run's total 0.00-0.43).
+    equations are solved for the shares, non-negative. Clean rows beyond a
+    threshold count as corrupted (on the benchmark's clean imbalanced
+    classification tables a total of at most 0.055), while corrupted rows that the
+    network partly fitted, where there are many, fall short of it (on tables with a
+    fifth of the rows corrupted one way the estimate of that kind averages
+    0.10-0.18, a single run's total 0.00-0.47).
 
     Parameters
     ----------

@@ -206,9 +206,9 @@ COMMON_ATTRIBUTES = """
         their features, from the canaries (see ``canaries``; a regressor's label
         share from its residuals). A rough figure: on
         the benchmark's classification tables with a fifth of the rows corrupted
-        one way, 0.10-0.17 of that kind on average and 0.00-0.03 of the other,
-        a single run's total 0.00-0.43; on clean imbalanced tables a total of at
-        most 0.11 (0.08 of features on a clean Gaussian one). A side whose
+        one way, 0.10-0.18 of that kind on average and 0.00-0.03 of the other,
+        a single run's total 0.00-0.47; on clean imbalanced tables a total of at
+        most 0.055. A side whose
         estimate exceeds one half (its canaries blend in with the rows, as the
         feature side may on a table of few or discrete features) gets 0, with a
         warning. None without canaries.

@@ -125,6 +125,16 @@ def test_sparse_cell_corruption_on_one_hot_columns_is_found():
     assert auroc(clf.data_values_, noisy) > 0.98  # was 0.975
 
 
+def test_where_neither_sides_canaries_stand_out_the_values_do_not_tie():
+    evidence, _ = _synthetic_run(label=0.0, feature=0.0)
+    rng = np.random.RandomState(4)
+    evidence[4000:] = rng.normal(size=(200, 2)) - 1  # both kinds of canary below the rows
+    values = calibrated_values(evidence, 4000, 100, np.array([0.05, 0.0]))
+    assert len(np.unique(values)) == 4000  # they all tied at a slope of 0
+    # the side with the share orders the rows, as a tie-break
+    assert spearmanr(values, -evidence[:4000, 0]).statistic > 0.99
+
+
 def test_a_side_whose_canaries_do_not_stand_out_orders_nothing():
     evidence, _ = _synthetic_run(label=0.2, feature=0.0)
     evidence[4000 + 100:, 1] = np.random.RandomState(3).normal(size=100) - 1  # below the rows
