@@ -97,6 +97,8 @@ class _BaseLossVal(TableInputMixin, IssuesMixin, ValuesMixin, BaseEstimator):
       network's output width, ``(ndarray, int)``; it may store fitted
       attributes (``classes_``, the target scale);
     - ``_encode_reference_targets(y_val)``: ``y_val`` encoded the same way;
+    - optionally ``_feature_tail``: False to read the canaries' feature share at the
+      feature canaries' median (``skval._canary.noise_shares``);
     - optionally ``_balanced_classes(n_outputs)``: the number of classes whose labels
       the row state counts (``class_balanced``), or None;
     - ``fit(X, y, X_val=None, y_val=None)`` calling ``self._fit`` (its own

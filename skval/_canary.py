@@ -14,16 +14,15 @@ feature side):
   replaces the label share by its residuals' ``swapped_target_share``): on each side,
   the share of the rows beyond a threshold (the label canaries' median; on the
   feature side ``FEATURE_TAIL_Z`` robust standard deviations of the rows where the
-  feature canaries reach it), against
-  what each kind of canary reaches there (a row with corrupted features also looks
-  mislabelled), solved for the two shares. Rough (see ``noise_shares``): where a
+  feature canaries reach it), against what each kind of canary reaches there (a row
+  with corrupted features also looks mislabelled), solved for the two shares. Rough (see ``noise_shares``): where a
   fifth of the rows are corrupted, the network fits them more than the few
   canaries, whose evidence is then more extreme, and clean rows that reach a
   threshold count as corrupted.
 * **How strongly a row's evidence on a side says "corrupted"**: a logistic fit of
   that side's canaries against the rows, on the side's squashed robust z (the
-  log-odds of a density ratio; a side whose canaries do not stand out gets no
-  slope); on the feature side the z is capped at the share's threshold, so that a
+  log-odds of a density ratio; a side whose canaries do not stand out gets only a
+  tie-break's slope); on the feature side the z is capped at the share's threshold, so that a
   row beyond it counts as the canaries do however far it lies.
 
 The value is minus the log of ``share_label * odds_label + share_feature *
@@ -46,7 +45,7 @@ MAX_SHARE = 0.5
 # The feature side's threshold of the shares: this many robust standard deviations of the
 # rows (on the benchmark's clean classification tables 0.6 % of the rows reach it, and
 # 48-58 % of the rows with dense or sparse feature noise), lower where fewer than
-# _MIN_REACHED feature canaries reach it, and at most the canaries' median.
+# _MIN_REACHED feature canaries reach it, never below the canaries' median.
 FEATURE_TAIL_Z = 6.0
 _MIN_REACHED = 5
 _JITTER = 0.05
@@ -234,6 +233,10 @@ def _side_log_odds(squashed, n_rows, canaries):
 def calibrated_values(evidence, n_rows, count, shares, feature_tail=True):
     """The rows' values: minus the log of the shares times each side's odds, summed.
 
+    Each side's odds are a logistic fit of its canaries against the rows on the
+    side's squashed robust z; with ``feature_tail`` the feature side's z is capped
+    at the feature share's threshold.
+
     Parameters
     ----------
     evidence : ndarray of shape (n_rows + 2 * count, 2)
@@ -244,10 +247,6 @@ def calibrated_values(evidence, n_rows, count, shares, feature_tail=True):
         :func:`noise_shares`' estimate.
     feature_tail : bool, default=True
         As in :func:`noise_shares`: cap the feature side's z at its threshold.
-
-    Each side's odds are a logistic fit of its canaries against the rows on the
-    side's squashed robust z; with ``feature_tail`` the feature side's z is capped
-    at the feature share's threshold.
 
     Returns
     -------
