@@ -97,8 +97,8 @@ class _BaseLossVal(TableInputMixin, IssuesMixin, ValuesMixin, BaseEstimator):
       network's output width, ``(ndarray, int)``; it may store fitted
       attributes (``classes_``, the target scale);
     - ``_encode_reference_targets(y_val)``: ``y_val`` encoded the same way;
-    - optionally ``_feature_tail``: False to read the canaries' feature share at the
-      feature canaries' median (``skval._canary.noise_shares``);
+    - optionally ``_reads_feature_tail(label_share)``: False to read the canaries'
+      feature share at the feature canaries' median (``skval._canary.noise_shares``);
     - optionally ``_balanced_classes(n_outputs)``: the number of classes whose labels
       the row state counts (``class_balanced``), or None;
     - ``fit(X, y, X_val=None, y_val=None)`` calling ``self._fit`` (its own
@@ -107,9 +107,6 @@ class _BaseLossVal(TableInputMixin, IssuesMixin, ValuesMixin, BaseEstimator):
 
     _task: str
     _y_check_params: dict
-    # the canaries' feature share and odds read the rows' feature tail
-    # (skval._canary.noise_shares); a regressor's clean rows reach it under target noise
-    _feature_tail = True
 
     def _extra_params(self):
         """The ``module__*`` / ``optimizer__*`` keyword parameters given to the estimator."""
@@ -330,6 +327,11 @@ class _BaseLossVal(TableInputMixin, IssuesMixin, ValuesMixin, BaseEstimator):
         canaries (see ``LossValRegressor``); None: by them."""
         return None
 
+    def _reads_feature_tail(self, label_share):
+        """Whether the canaries' feature share and odds read the rows' own feature tail
+        (``skval._canary.noise_shares``): a classifier always."""
+        return True
+
     def _store_results(self, result, prep, label_share=None):
         """The fitted attributes: the net, the values and what the run did."""
         net = self.net_ = result.net
@@ -342,13 +344,14 @@ class _BaseLossVal(TableInputMixin, IssuesMixin, ValuesMixin, BaseEstimator):
         self.weights_, self.evidence_ = weights[:n_rows], evidence[:n_rows]
         self.noise_shares_, self.data_values_ = None, self.weights_
         if prep.n_canaries:
-            estimate = noise_shares(evidence, n_rows, prep.n_canaries, self._feature_tail)
+            tail = self._reads_feature_tail(label_share)
+            estimate = noise_shares(evidence, n_rows, prep.n_canaries, tail)
             if label_share is not None:
                 estimate[0] = label_share
             self.noise_shares_ = plausible_shares(estimate)
             warn_if_canaries_blend_in(estimate, self.noise_shares_)
             self.data_values_ = calibrated_values(evidence, n_rows, prep.n_canaries,
-                                                  self.noise_shares_, self._feature_tail)
+                                                  self.noise_shares_, tail)
         if self.record_history:
             self.weight_history_ = net.rows_.history()[:, :n_rows]
         if result.stats is not None:

@@ -125,6 +125,23 @@ def test_sparse_cell_corruption_on_one_hot_columns_is_found():
     assert auroc(clf.data_values_, noisy) > 0.98  # was 0.975
 
 
+def test_a_regressor_reads_the_feature_tail_where_its_targets_look_clean():
+    # the regression twin of the one-hot test above; with targets swapped it keeps the
+    # canaries' median, since target noise gives its clean rows a feature tail
+    from sklearn.datasets import make_regression
+
+    rng = np.random.RandomState(0)
+    X, y = make_regression(600, 4, n_informative=4, noise=10.0, random_state=0)
+    codes = rng.randint(0, 5, size=(600, 6))
+    X = np.hstack([X] + [np.eye(5)[codes[:, j]] for j in range(6)])
+    Xn, yn, noisy = inject_noise(X, y, kind="outlier", rate=0.2, task="regression",
+                                 random_state=0)
+    reg = LossValRegressor(random_state=0).fit(Xn, yn)
+    assert reg.noise_shares_[0] < 0.05 and reg.noise_shares_[1] > 0.1  # was 0.017 feature
+    assert auroc(reg.data_values_, noisy) > 0.99  # was 0.946
+    assert reg._reads_feature_tail(0.0) and not reg._reads_feature_tail(0.2)
+
+
 def test_where_neither_sides_canaries_stand_out_the_values_do_not_tie():
     evidence, _ = _synthetic_run(label=0.0, feature=0.0)
     rng = np.random.RandomState(4)
