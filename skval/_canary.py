@@ -176,8 +176,8 @@ def noise_shares(evidence, n_rows, count, feature_tail=True):
         Canaries of each kind.
     feature_tail : bool, default=True
         The feature threshold as above; False: the feature canaries' median (a
-        regressor: under target noise its clean rows' feature evidence has a tail
-        beyond ``FEATURE_TAIL_Z``).
+        regressor whose residuals show target noise: its clean rows' feature
+        evidence then has a tail beyond ``FEATURE_TAIL_Z``).
 
     Returns
     -------

@@ -168,9 +168,10 @@ _REGRESSION_CANARIES_NOTE = """ In regression the label share is not
         rows are wide on noisy or heavy-tailed targets, and the label canaries
         (another row's target) did not stand out from them (a label share of
         0.25-0.69 with no target swapped; BENCHMARKS section 1). The feature
-        share is read beyond the feature canaries' median, not on the rows' own
-        feature tail as a classifier's: under target noise a regressor's clean
-        rows have a feature tail of their own."""
+        share reads the rows' own feature tail, as a classifier's does, only where
+        those residuals show under 5 % swapped targets (else the feature canaries'
+        median): under target noise a regressor's clean rows have a feature tail
+        of their own."""
 
 
 def parameters_doc(hidden, activation, classifier=False):
