@@ -118,11 +118,20 @@ def _corrupt_labels(y_noisy, rows, task, rng):
         y_noisy[rows] = y_noisy[others + (others >= rows)]
 
 
+def _column_scale(X):
+    """Each column's standard deviation (1 for a constant column)."""
+    scale = X.std(axis=0)
+    return np.where(scale > 0, scale, 1.0)
+
+
+def _far_shifts(rng, shape):
+    """Shifts of 5 to 10 (``GROSS_SHIFT``), up or down at random, of ``shape``."""
+    return rng.choice([-1.0, 1.0], shape) * rng.uniform(*GROSS_SHIFT, shape)
+
+
 def _add_feature_noise(X_noisy, rows, rng):
     """In place: Gaussian noise of each column's own scale on ``rows``."""
-    scale = X_noisy.std(axis=0)
-    scale = np.where(scale > 0, scale, 1.0)
-    X_noisy[rows] += rng.normal(size=(len(rows), X_noisy.shape[1])) * scale
+    X_noisy[rows] += rng.normal(size=(len(rows), X_noisy.shape[1])) * _column_scale(X_noisy)
 
 
 def _permute_targets(X_noisy, y_noisy, rows, rng):
@@ -136,18 +145,15 @@ def _move_targets(y_noisy, rows, rng):
     """A float copy of ``y_noisy``, the targets of ``rows`` moved by 5-10 standard deviations."""
     moved = y_noisy.astype(np.float64)
     rows = np.sort(rows)  # the rows in order: the draws below pair with them as a mask would
-    signs = rng.choice([-1.0, 1.0], len(rows))
-    moved[rows] += signs * rng.uniform(*GROSS_SHIFT, len(rows)) * moved.std()
+    moved[rows] += _far_shifts(rng, len(rows)) * moved.std()
     return moved
 
 
 def _move_cells(X_noisy, rows, rng):
     """In place: a random ``OUTLIER_CELLS`` of each of ``rows``' cells (at least one) moved
     by 5 to 10 standard deviations of its column, up or down at random."""
-    scale = X_noisy.std(axis=0)
-    scale = np.where(scale > 0, scale, 1.0)
+    scale = _column_scale(X_noisy)
     rows = np.sort(rows)
     moved = rng.uniform(size=(len(rows), X_noisy.shape[1])) < OUTLIER_CELLS
     moved[np.arange(len(rows)), rng.randint(0, X_noisy.shape[1], size=len(rows))] = True
-    shift = rng.choice([-1.0, 1.0], moved.shape) * rng.uniform(*GROSS_SHIFT, moved.shape)
-    X_noisy[rows] += np.where(moved, shift * scale, 0.0)
+    X_noisy[rows] += np.where(moved, _far_shifts(rng, moved.shape) * scale, 0.0)
